@@ -1,0 +1,224 @@
+"""The ``labrc`` command: run protocols, list and show runs, plot them.
+
+Bad input (a parameter out of range, an unknown preset or key, an invalid ``labrc.toml``) ends with
+one message naming the parameter and the allowed range, exit code 2, no instrument command sent
+and no run file created.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from instruments.limits import LimitError
+
+from . import __version__
+from .config import EXAMPLE_TOML, ConfigError, load_config
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+EXIT_ABORTED = 130
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"labrc: error: {msg}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _parse_kv(items: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            _fail(f"{what} {it!r}: expected name=value")
+        k, _, v = it.partition("=")
+        out[k.strip()] = v.strip()
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labrc")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="labrc.toml to use (default: $LABRC_CONFIG or ./labrc.toml, else built-in defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Keithley 4200-SCS memristor protocols, on the real instrument or the embedded simulator."""
+    ctx.obj = {"config_path": config_path}
+
+
+def _config(ctx: click.Context, overrides: tuple[str, ...] = ()):
+    try:
+        return load_config(ctx.obj["config_path"], list(overrides))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.argument("protocol")
+@click.option("--preset", default=None, help="Named parameter set (iv-sweep: volatile | nonvolatile).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a protocol parameter.")
+@click.option("--params-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TOML file of protocol parameters (name = value); --param wins over it.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a labrc.toml key.")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; touch no instrument.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--plot/--no-plot", default=False, help="Draw the run's figure at the end.")
+@click.pass_context
+def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot):
+    """Run PROTOCOL (see `labrc protocols`) and stream it to a new HDF5 run file."""
+    from protocols import get_protocol
+
+    from .runner import run_protocol
+    cfg = _config(ctx, sets)
+    values: dict = {}
+    if params_file:
+        import tomllib
+        try:
+            values.update({k: str(v) for k, v in tomllib.loads(Path(params_file).read_text()).items()})
+        except tomllib.TOMLDecodeError as exc:
+            _fail(f"{params_file}: not valid TOML: {exc}")
+    values.update(_parse_kv(params, "--param"))
+    try:
+        proto = get_protocol(protocol).from_options(preset, values)
+        proto.validate(cfg.limits)
+    except (LimitError, TypeError) as exc:
+        _fail(str(exc))
+    plan = proto.plan()
+    if dry_run:
+        click.echo(f"protocol   {proto.name}  ({plan.engine})")
+        click.echo(f"blocks     {plan.n_blocks}")
+        click.echo(f"points     {plan.n_points}")
+        click.echo(f"commands   ~{plan.n_commands}")
+        click.echo(f"ETA        {plan.eta_s:.3g} s (instrument time)")
+        for n in plan.notes:
+            click.echo(f"note       {n}")
+        return
+    try:
+        out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
+    except (LimitError, ConfigError) as exc:
+        _fail(str(exc))
+    click.echo(f"{out.status}: {out.path}")
+    if out.reason:
+        click.echo(f"reason: {out.reason}", err=True)
+    if not out.safe_state.get("ok"):
+        click.echo(f"WARNING: safe state not verified: {out.safe_state.get('errors')}", err=True)
+    if plot and out.status != "failed":
+        from .plots import plot_run
+        from .store import RunReader
+        with RunReader(out.path) as r:
+            click.echo(f"plot: {plot_run(r)}")
+    if out.status == "failed":
+        sys.exit(EXIT_RUN_FAILED)
+    if out.status == "aborted":
+        sys.exit(EXIT_ABORTED)
+
+
+@main.command()
+def protocols():
+    """List protocols with their parameters, units, defaults, limits and presets."""
+    from protocols import PROTOCOLS
+    from protocols.base import describe_params
+    for name, cls in PROTOCOLS.items():
+        click.echo(f"{name}: {cls.description}")
+        if cls.presets:
+            click.echo(f"  presets: {', '.join(cls.presets)}")
+        for p in describe_params(cls.Params):
+            rng = f"[{p['lo']:g}, {p['hi']:g}]" if p["lo"] is not None and p["hi"] is not None else ""
+            click.echo(f"  {p['name']:<14} {p['type']:<6} {p['unit']:<3} default {p['default']!s:<8} {rng:<18} {p['help']}")
+
+
+def _resolve_run(cfg, run_ref: str) -> Path:
+    p = Path(run_ref)
+    if p.exists():
+        return p
+    from .store import list_runs
+    matches = [r for r in list_runs(cfg.data_dir) if str(r["run_id"]).startswith(run_ref)
+               or r["run_dir"].name.startswith(run_ref) or run_ref in r["run_dir"].name]
+    if not matches:
+        _fail(f"no run {run_ref!r} in {cfg.data_dir}")
+    if len(matches) > 1:
+        _fail(f"{run_ref!r} matches {len(matches)} runs; give more of the name")
+    return matches[0]["path"]
+
+
+@main.command(name="ls")
+@click.pass_context
+def ls_cmd(ctx):
+    """List the runs in the data directory."""
+    from .store import list_runs
+    cfg = _config(ctx)
+    runs = list_runs(cfg.data_dir)
+    if not runs:
+        click.echo(f"no runs in {cfg.data_dir}")
+        return
+    for r in runs:
+        rows = sum(r["n_rows"].values()) if isinstance(r["n_rows"], dict) else r["n_rows"]
+        click.echo(f"{r['run_dir'].name:<58} {r['status']:<12} {r['run_type']:<6} {r['device']:<5} rows={rows}")
+
+
+@main.command()
+@click.argument("run_ref")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def show(ctx, run_ref, as_json):
+    """Metadata and summary of one run (RUN = path, run id or directory name prefix)."""
+    from protocols import PROTOCOLS
+
+    from .store import RunReader, StoreError
+    cfg = _config(ctx)
+    try:
+        r = RunReader(_resolve_run(cfg, run_ref))
+    except StoreError as exc:
+        _fail(str(exc))
+    with r:
+        proto = PROTOCOLS.get(r.metadata.get("protocol", ""))
+        summary = proto.summary(r) if proto else {}
+        info = {"run_id": r.run_id, "path": str(r.path), "protocol": r.metadata.get("protocol"),
+                "status": r.status, "reason": r.reason, "start_time": r.start_time, "end_time": r.end_time,
+                "device": r.device, "instrument": r.metadata.get("instrument", {}).get("idn"),
+                "backend": r.metadata.get("backend", {}).get("kind"),
+                "parameters": r.metadata.get("parameters"), "rows": {s: r.n_rows(s) for s in r.schema},
+                "safe_state_ok": (r.safe_state or {}).get("ok"), "summary": summary}
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    for k, v in info.items():
+        if isinstance(v, dict):
+            click.echo(f"{k}:")
+            for kk, vv in v.items():
+                click.echo(f"  {kk:<22} {vv:.4g}" if isinstance(vv, float) else f"  {kk:<22} {vv}")
+        else:
+            click.echo(f"{k:<14} {v}")
+
+
+@main.command()
+@click.argument("run_ref")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="PNG path (default: beside the run file).")
+@click.pass_context
+def plot(ctx, run_ref, output):
+    """Draw the paper-style figure of a run as a PNG."""
+    from .plots import plot_run
+    from .store import RunReader
+    cfg = _config(ctx)
+    with RunReader(_resolve_run(cfg, run_ref)) as r:
+        try:
+            click.echo(str(plot_run(r, Path(output) if output else None)))
+        except ValueError as exc:
+            _fail(str(exc))
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False), default="labrc.toml")
+def init(path):
+    """Write an example labrc.toml (refuses to overwrite)."""
+    p = Path(path)
+    if p.exists():
+        _fail(f"{p} exists; not overwriting")
+    p.write_text(EXAMPLE_TOML)
+    click.echo(f"wrote {p}")
+
+
+if __name__ == "__main__":
+    main()

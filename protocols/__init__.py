@@ -1,0 +1,17 @@
+"""Protocols of the paper, by command-line name. Each plans blocks; :mod:`labrc.runner` executes them."""
+
+from .base import ParameterError, Plan, Protocol
+from .iv_sweep import IVSweep
+
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep,)}
+
+
+def get_protocol(name: str) -> type[Protocol]:
+    """The protocol class for a command-line name; unknown names refused with the list."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ParameterError(f"unknown protocol {name!r}; protocols are: {', '.join(PROTOCOLS)}") from None
+
+
+__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep"]

@@ -1,0 +1,150 @@
+"""What every protocol is: typed parameters with units and limits, ``validate()``, a plan, blocks.
+
+A protocol plans and executes *blocks* (a sweep, a burst of cycles) through the driver's public
+methods; the single run loop in :mod:`labrc.runner` owns stop checks, the store, the safe state
+and the final status, so a new protocol gets all of those for free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator
+
+from instruments.limits import LimitError
+
+
+class ParameterError(LimitError):
+    """A protocol parameter outside its allowed range; raised before any instrument command."""
+
+
+def param(default: Any, unit: str = "", lo: float | None = None, hi: float | None = None,
+          help: str = "", choices: tuple | None = None) -> Any:
+    """A protocol parameter: default, SI unit, allowed range (inclusive) and one-line help."""
+    return field(default=default, metadata={"unit": unit, "lo": lo, "hi": hi, "help": help, "choices": choices})
+
+
+def describe_params(cls: type) -> list[dict]:
+    """Name, type, unit, default, limits and help of every parameter (for ``labrc protocols``)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        m = f.metadata
+        out.append({"name": f.name, "type": f.type if isinstance(f.type, str) else f.type.__name__,
+                    "unit": m.get("unit", ""), "default": f.default, "lo": m.get("lo"), "hi": m.get("hi"),
+                    "choices": m.get("choices"), "help": m.get("help", "")})
+    return out
+
+
+def check_params(p: Any) -> None:
+    """Type and range check of every field against its declared limits; NaN/inf refused."""
+    for f in dataclasses.fields(p):
+        v, m = getattr(p, f.name), f.metadata
+        typ = f.type if isinstance(f.type, str) else f.type.__name__
+        if typ == "int":
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ParameterError(f"{f.name} must be an integer, got {v!r}")
+        elif typ == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ParameterError(f"{f.name} must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise ParameterError(f"{f.name} must be a finite number, got {v!r}")
+        if m.get("choices") is not None and v not in m["choices"]:
+            raise ParameterError(f"{f.name}={v!r} must be one of {list(m['choices'])}")
+        lo, hi, unit = m.get("lo"), m.get("hi"), m.get("unit", "")
+        u = f" {unit}" if unit else ""
+        if lo is not None and hi is not None and not lo <= v <= hi:
+            raise ParameterError(f"{f.name}={v:g}{u} is outside the allowed range [{lo:g}, {hi:g}]{u}")
+        if lo is not None and hi is None and v < lo:
+            raise ParameterError(f"{f.name}={v:g}{u} must be >= {lo:g}{u}")
+
+
+def coerce_params(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Convert ``--param name=value`` strings to the field types; unknown names refused with the list."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for k, raw in values.items():
+        if k not in fields:
+            raise ParameterError(f"unknown parameter {k!r}; parameters are: {', '.join(fields)}")
+        typ = fields[k].type if isinstance(fields[k].type, str) else fields[k].type.__name__
+        try:
+            if typ == "int":
+                out[k] = int(float(raw)) if float(raw) == int(float(raw)) else float("nan")
+                if isinstance(out[k], float):
+                    raise ValueError
+            elif typ == "float":
+                out[k] = float(raw)
+            elif typ == "bool":
+                out[k] = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+            else:
+                out[k] = raw
+        except (TypeError, ValueError):
+            raise ParameterError(f"{k}={raw!r} is not a valid {typ}") from None
+    return out
+
+
+@dataclass
+class Plan:
+    """What a run will do, computed before it runs: blocks, points, instrument commands, duration."""
+
+    n_blocks: int
+    n_points: int
+    n_commands: int
+    eta_s: float
+    engine: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """What the run loop hands a protocol: the driver, wiring, a stop check and an event log."""
+
+    instrument: Any
+    top_smu: int
+    ground_smu: int | None
+    should_stop: Callable[[], bool]
+    log: Callable[[str], None]
+    start_block: int = 0
+
+
+class Protocol:
+    """Base class: subclasses set ``name``, ``Params``, ``run_type`` and implement the hooks."""
+
+    name: ClassVar[str] = ""
+    run_type: ClassVar[str] = ""
+    Params: ClassVar[type]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, params: Any):
+        self.params = params
+
+    @classmethod
+    def from_options(cls, preset: str | None = None, values: dict[str, Any] | None = None) -> "Protocol":
+        """Build from a preset name and ``--param`` overrides (strings allowed)."""
+        base: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in cls.presets:
+                raise ParameterError(f"unknown preset {preset!r} for {cls.name}; presets are: {', '.join(cls.presets)}")
+            base.update(cls.presets[preset])
+        base.update(coerce_params(cls.Params, values or {}))
+        return cls(cls.Params(**base))
+
+    def validate(self, limits: Any) -> None:
+        """Refuse anything outside the parameter ranges, the instrument or the operator limits."""
+        check_params(self.params)
+
+    def schema(self) -> dict:
+        raise NotImplementedError
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+        """Yield one ``{stream: columns}`` mapping per block, checking ``ctx.should_stop`` between blocks."""
+        raise NotImplementedError
+
+    @classmethod
+    def summary(cls, reader: Any) -> dict[str, Any]:
+        """Key figures of a finished run (for ``labrc show``)."""
+        return {}
