@@ -1,0 +1,9 @@
+"""pyvisa backend ``@labrc``: the simulated Keithley 4200A-SCS of labrc.
+
+``pyvisa.ResourceManager("@labrc")`` (or ``PYVISA_LIBRARY=@labrc``) opens the default simulated die;
+``ResourceManager("path/to/labrc.toml@labrc")`` uses that configuration's die, wiring and seed.
+"""
+
+from sim_backend.library import LabrcSimLibrary as WRAPPER_CLASS
+
+__all__ = ["WRAPPER_CLASS"]
