@@ -109,24 +109,27 @@ _USER_READING_RE = re.compile(r"^\s*([A-Z])([A-Z])([VI])\s*([-+0-9.Ee]+)\s*$")
 INVALID_SENTINEL = 1e37  # |x| >= 1e37 (and the LPT 1e22) mark overflow / unmapped channel
 
 
+_STRIP_LETTERS = str.maketrans("", "", _LETTERS + " ")
+_LETTER_RE = re.compile(r"(?:^|,)\s*([A-Z]?)")
+
+
 def parse_readings(reply: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse a ``DO`` reply into (values float64, status letters).
 
     Accepts the documented variants ``N+1.2E-06``, ``N 1.2E-06``, ``1.2E-06`` (no letter: ``N``)
-    in one vectorized pass (KXCI-E p. 2-11, 3-1, 5-38). Overflow sentinels become NaN.
+    for a whole block at once (KXCI-E p. 2-11, 3-1, 5-38). Overflow sentinels become NaN.
     """
     text = reply.strip()
     if not text:
         return np.empty(0, np.float64), np.empty(0, "<U1")
-    parts = np.char.strip(np.array(text.split(","), dtype=str))
-    first = np.char.ljust(parts, 1).astype("<U1")
-    has_letter = np.isin(first, list(_LETTERS))
-    status = np.where(has_letter, first, "N").astype("<U1")
-    numbers = np.where(has_letter, np.char.lstrip(np.char.ljust(parts, 1), _LETTERS + " "), parts)
     try:
-        values = numbers.astype(np.float64)
+        values = np.array(text.translate(_STRIP_LETTERS).split(","), dtype=np.float64)
     except ValueError:
         raise KXCIError(-992, f"unparseable reading list {reply[:80]!r}") from None
+    letters = np.array(_LETTER_RE.findall(text), dtype="<U1")
+    if letters.size != values.size:
+        raise KXCIError(-992, f"unparseable reading list {reply[:80]!r}")
+    status = np.where(letters == "", "N", letters)
     values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
     return values, status
 

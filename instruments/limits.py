@@ -94,7 +94,7 @@ def check_array_range(values: np.ndarray, lo: float, hi: float, name: str, unit:
     a = np.asarray(values, dtype=np.float64)
     if a.size and not np.all(np.isfinite(a)):
         k = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise LimitError(f"{name}[{k}]={a[k]!r} must be a finite number")
+        raise LimitError(f"{name}[{k}]={float(a[k])!r} must be a finite number")
     bad = (a < lo) | (a > hi)
     if np.any(bad):
         k = int(np.flatnonzero(bad)[0])
@@ -129,3 +129,32 @@ class SmuLimits:
         v = check_array_range(np.atleast_1d(voltages_v), -SMU_VOLTAGE_MAX_V, SMU_VOLTAGE_MAX_V, name, "V")
         vmax = float(np.max(np.abs(v))) if v.size else 0.0
         check_range(icc_a, self.compliance_min_a, self.current_max_a(vmax), "icc_a", "A")
+
+# --- PMU Segment-Arb (KXCI-E p. 7-39 ... 7-58; LPT-D p. 6-20, 6-69; PMU-UM p. 4-11) ------------
+PMU_CHANNELS = (1, 2)
+PMU_SARB_TIME_RES_S = 10e-9                   # 10 ns resolution of segment and window times
+PMU_SARB_SEG_MIN_S = {10.0: 20e-9, 40.0: 50e-9}   # per source range
+PMU_SARB_SEG_MAX_S = 1.0
+PMU_SARB_SEGMENTS_PER_SEQ_MIN = 3             # error -958
+PMU_SARB_SEGMENTS_PER_CHANNEL_MAX = 2048      # error -954
+PMU_SARB_SEQ_NUMBERS = (1, 512)               # sequence numbers 1...512 (error -960)
+PMU_SARB_VALUES_PER_COMMAND = 128             # each :PMU:SARB command carries <= 128 values (:ADD for more)
+PMU_SARB_LOOPS_MAX = 1e12                     # :PMU:SARB:WFM:SEQ:LIST loops 1 ... 1e12
+# Minimum slew rate of a ramp (error -959). The reference gives 362 µV/µs and "1 V per 2.7 ms"
+# (= 370 V/s) for the 10 V range, 1.8 mV/µs and "1 V per 500 µs" (= 2000 V/s) for the 40 V range;
+# the conservative (larger) figure of each pair is enforced.
+PMU_SARB_SLEW_MIN_V_PER_S = {10.0: 1.0 / 2.7e-3, 40.0: 1.0 / 500e-6}
+# Span of one waveform on the 10 V range. The manual gives "-10 to 10 V" per SARB value but a 10 V span
+# rule for pulse trains and sweeps (KXCI-E p. 7-21, 7-29, 7-48); whether one 10 V-range waveform may hold
+# e.g. +5 V and -7 V is uncertain (reference §10.2). Conservative reading: the span (max - min over the
+# whole channel waveform) must be <= the range's span, else the 40 V range is required.
+PMU_SPAN_MAX_V = {10.0: 10.0, 40.0: 40.0}
+PMU_MEAS_TYPES = (0, 1, 2, 3, 4)              # none, spot-mean discrete, waveform discrete, sm avg, wf avg
+PMU_SAMPLE_RATE_DEFAULT_HZ = 200e6            # :PMU:SAMPLE:RATE default (waveform types' point count)
+PMU_LOAD_OHM = (1.0, 1e7)                     # :PMU:LOAD (KXCI-E p. 7-11)
+# Fixed current measure ranges per source range (KXCI-E p. 7-15; REF-C p. 6-73); with an RPM the
+# low ranges are added. Segment Arb requires a fixed range (KXCI-E p. 7-2).
+PMU_I_RANGES_A = {10.0: (0.2, 10e-3), 40.0: (0.8, 10e-3, 100e-6)}
+PMU_RPM_I_RANGES_A = {10.0: (0.2, 10e-3, 1e-3, 100e-6, 10e-6, 1e-6, 100e-9), 40.0: (0.8, 10e-3, 100e-6)}
+# status word digit G: current range code (REF-C p. 6-78)
+PMU_RANGE_CODE = {100e-9: 0, 1e-6: 1, 10e-6: 2, 100e-6: 3, 1e-3: 4, 10e-3: 5, 0.2: 6, 0.8: 7}

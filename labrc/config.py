@@ -62,7 +62,7 @@ class LimitsSection(_Section):
 
     v_max_v: float = Field(8.0, ge=0, le=210)     # most positive voltage on the top electrode
     v_min_v: float = Field(-8.0, ge=-210, le=0)   # most negative voltage
-    icc_max_a: float = Field(5e-3, gt=0, le=0.105)  # largest current compliance a protocol may set
+    icc_max_a: float = Field(2e-2, gt=0, le=0.105)  # largest current compliance a protocol may set
     cycles_max: int = Field(10_000_000, ge=1)
 
 
@@ -202,7 +202,7 @@ bottom = "SMU2"                              # SMU (held at 0 V) or "GNDU" on th
 [limits]                                     # operator limits; no protocol may exceed them
 v_max_v = 8.0
 v_min_v = -8.0
-icc_max_a = 5e-3
+icc_max_a = 2e-2
 cycles_max = 10000000
 
 [data]

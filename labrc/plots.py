@@ -17,7 +17,11 @@ def plot_iv(reader: RunReader, out: Path) -> Path:
     """I–V curve: linear current and log |I| panels, compliance-clamped points marked."""
     pts = reader.stream("points")
     v, i, comp, sweep = pts["v_set"], pts["i_meas"], pts["compliance"].astype(bool), pts["sweep"]
-    icc = reader.metadata.get("parameters", {}).get("icc_a")
+    prm = reader.metadata.get("parameters", {})
+    icc = prm.get("icc_a")
+    title = f"Icc = {icc:g} A" if icc else ""
+    if icc and prm.get("v_min_v", 0) < 0:
+        title += f" (SET), {prm.get('icc_reset_a'):g} A (RESET)"
     fig, (ax_lin, ax_log) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     for s in np.unique(sweep):
         m = sweep == s
@@ -29,7 +33,7 @@ def plot_iv(reader: RunReader, out: Path) -> Path:
     if icc:
         ax_log.axhline(icc, color="grey", ls=":", lw=1)
     ax_lin.set(xlabel="V (V)", ylabel="I (µA)", title=f"{reader.run_id}  {reader.metadata.get('protocol', '')}")
-    ax_log.set(xlabel="V (V)", ylabel="|I| (A)", title=f"Icc = {icc:g} A" if icc else "")
+    ax_log.set(xlabel="V (V)", ylabel="|I| (A)", title=title)
     if len(np.unique(sweep)) <= 5:
         ax_lin.legend(fontsize=8)
     fig.savefig(out, dpi=120)

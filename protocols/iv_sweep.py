@@ -1,7 +1,10 @@
 """DC I–V sweep: a staircase list sweep on the top-electrode SMU with current compliance.
 
 Paper (John, Demirağ et al., Methods): volatile mode 0 → 2 → 0 V at Icc = 1 µA; non-volatile mode
-0 → +5 → 0 → −7 → 0 V at Icc = 1 mA. Engine: the SMU (system-mode ``VL`` list sweep), because the
+0 → +5 → 0 → −7 → 0 V "with an Icc = 1 mA during SET operation" (Fig. 3b caption). The RESET branch
+therefore runs as a second list sweep with its own compliance ``icc_reset_a`` (default 10 mA, as
+Keithley's own ReRAM module separates ``setIcomp``/``resetIcomp``): with 1 mA on the negative branch
+the SMU would hold a 3.5 mS filament at ≈0.3 V and it could never RESET. Engine: the SMU (system-mode ``VL`` list sweep), because the
 outcome depends on the compliance, which only the SMU has. One sweep = one block (≤ 4096 points).
 """
 
@@ -30,7 +33,9 @@ class IVSweepParams:
     v_max_v: float = param(2.0, "V", 0.0, SMU_VOLTAGE_MAX_V, "positive apex of the sweep")
     v_min_v: float = param(0.0, "V", -SMU_VOLTAGE_MAX_V, 0.0, "negative apex (0 = unipolar sweep)")
     step_v: float = param(0.02, "V", 1e-3, 10.0, "voltage step of the staircase")
-    icc_a: float = param(1e-6, "A", 100e-9, 0.105, "current compliance (SMU clamp)")
+    icc_a: float = param(1e-6, "A", 100e-9, 0.105, "current compliance of the positive (SET) branch")
+    icc_reset_a: float = param(1e-2, "A", 100e-9, 0.105,
+                               "current compliance of the negative (RESET) branch, if v_min_v < 0")
     delay_s: float = param(0.01, "s", 0.0, DELAY_MAX_S, "delay between a step and its measurement (DT)")
     hold_s: float = param(0.0, "s", 0.0, HOLD_MAX_S, "hold at the first point before the sweep (HT)")
     integration: int = param(1, "", 1, 3, "integration time code: 1 = 0.1 PLC, 2 = 1 PLC, 3 = 10 PLC",
@@ -39,17 +44,19 @@ class IVSweepParams:
     rest_s: float = param(0.0, "s", 0.0, 3600.0, "time at 0 V between sweeps (hold of the next sweep)")
 
 
-def sweep_waveform(v_max_v: float, v_min_v: float, step_v: float) -> np.ndarray:
-    """0 → v_max → 0 (→ v_min → 0) staircase including both apexes and the end point."""
+def sweep_branches(v_max_v: float, v_min_v: float, step_v: float) -> tuple[np.ndarray, np.ndarray]:
+    """(0 → v_max → 0, → v_min → 0) staircases; the first includes the starting 0 V point."""
     def ramp(a: float, b: float) -> np.ndarray:
         n = max(int(round(abs(b - a) / step_v)), 1)
         return np.linspace(a, b, n + 1)[1:]
-    parts = [np.zeros(1)]
-    if v_max_v > 0:
-        parts += [ramp(0.0, v_max_v), ramp(v_max_v, 0.0)]
-    if v_min_v < 0:
-        parts += [ramp(0.0, v_min_v), ramp(v_min_v, 0.0)]
-    return np.round(np.concatenate(parts), 9)
+    pos = [np.zeros(1)] + ([ramp(0.0, v_max_v), ramp(v_max_v, 0.0)] if v_max_v > 0 else [])
+    neg = [ramp(0.0, v_min_v), ramp(v_min_v, 0.0)] if v_min_v < 0 else [np.empty(0)]
+    return np.round(np.concatenate(pos), 9), np.round(np.concatenate(neg), 9)
+
+
+def sweep_waveform(v_max_v: float, v_min_v: float, step_v: float) -> np.ndarray:
+    """The whole 0 → v_max → 0 (→ v_min → 0) staircase of one sweep."""
+    return np.concatenate(sweep_branches(v_max_v, v_min_v, step_v))
 
 
 class IVSweep(Protocol):
@@ -59,7 +66,7 @@ class IVSweep(Protocol):
     description = "DC I–V list sweep with SMU compliance (paper Fig. 2/3 sweeps)"
     presets = {
         "volatile": dict(v_max_v=2.0, v_min_v=0.0, step_v=0.02, icc_a=1e-6),
-        "nonvolatile": dict(v_max_v=5.0, v_min_v=-7.0, step_v=0.05, icc_a=1e-3),
+        "nonvolatile": dict(v_max_v=5.0, v_min_v=-7.0, step_v=0.05, icc_a=1e-3, icc_reset_a=1e-2),
     }
 
     @property
@@ -72,27 +79,32 @@ class IVSweep(Protocol):
         p = self.params
         if p.v_max_v == 0 and p.v_min_v == 0:
             raise ParameterError("v_max_v and v_min_v are both 0: nothing to sweep")
-        n = self.waveform.size
-        if n > LIST_POINTS_MAX:
-            raise ParameterError(f"the sweep has {n} points; a list sweep holds at most {LIST_POINTS_MAX} "
-                                 f"(raise step_v or narrow v_min_v..v_max_v)")
+        for branch in sweep_branches(p.v_max_v, p.v_min_v, p.step_v):
+            if branch.size > LIST_POINTS_MAX:
+                raise ParameterError(f"a sweep branch has {branch.size} points; a list sweep holds at most "
+                                     f"{LIST_POINTS_MAX} (raise step_v or narrow v_min_v..v_max_v)")
         if p.v_max_v > limits.v_max_v:
             raise ParameterError(f"v_max_v={p.v_max_v:g} V exceeds the operator limit limits.v_max_v={limits.v_max_v:g} V")
         if p.v_min_v < limits.v_min_v:
             raise ParameterError(f"v_min_v={p.v_min_v:g} V exceeds the operator limit limits.v_min_v={limits.v_min_v:g} V")
-        if p.icc_a > limits.icc_max_a:
-            raise ParameterError(f"icc_a={p.icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-        SmuLimits().check_voltage_source(self.waveform, p.icc_a, "waveform")   # instrument limits (4200-SMU)
+        pos, neg = sweep_branches(p.v_max_v, p.v_min_v, p.step_v)
+        for name, icc, branch in (("icc_a", p.icc_a, pos), ("icc_reset_a", p.icc_reset_a, neg)):
+            if branch.size == 0:
+                continue
+            if icc > limits.icc_max_a:
+                raise ParameterError(f"{name}={icc:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
+            SmuLimits().check_voltage_source(branch, icc, name)   # instrument limits (4200-SMU)
 
     def schema(self) -> dict[str, Stream]:
         return {
             "points": Stream(columns=(
                 Column("seq", "i8"), Column("sweep", "i4"), Column("v_set", "f8", "V"),
                 Column("v_meas", "f8", "V"), Column("i_meas", "f8", "A"), Column("t", "f8", "s"),
-                Column("compliance", "u1")), chunk_rows=16384, signal="i_meas", axes=("v_set",)),
+                Column("icc", "f8", "A"), Column("compliance", "u1")),
+                chunk_rows=16384, signal="i_meas", axes=("v_set",)),
             "sweeps": Stream(columns=(
                 Column("sweep", "i4"), Column("start", "i8"), Column("count", "i4"), Column("icc", "f8", "A"),
-                Column("t_start", "f8", "s")), chunk_rows=1024, seq="sweep"),
+                Column("icc_reset", "f8", "A"), Column("t_start", "f8", "s")), chunk_rows=1024, seq="sweep"),
         }
 
     def plan(self) -> Plan:
@@ -100,32 +112,43 @@ class IVSweep(Protocol):
         n = self.waveform.size
         t_int = INTEGRATION_PLC[p.integration] / 60.0
         per_sweep = p.hold_s + p.rest_s + n * (p.delay_s + t_int)
-        n_cmds_per = 21 + 3   # setup + start + poll (approx.) + DO reads
+        n_branches = sum(b.size > 0 for b in sweep_branches(p.v_max_v, p.v_min_v, p.step_v))
+        n_cmds_per = (21 + 3) * n_branches   # setup + start + poll (approx.) + DO reads
         return Plan(n_blocks=p.repeats, n_points=n * p.repeats, n_commands=n_cmds_per * p.repeats,
                     eta_s=per_sweep * p.repeats, engine="SMU list sweep (VL) with compliance",
                     notes=[f"{n} points per sweep, Icc = {p.icc_a:g} A"])
 
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         p = self.params
-        v = self.waveform
+        branches = [(b, icc) for b, icc in zip(sweep_branches(p.v_max_v, p.v_min_v, p.step_v),
+                                                (p.icc_a, p.icc_reset_a)) if b.size]
+        n_sweep = sum(b.size for b, _ in branches)
         t_offset = 0.0
         for k in range(ctx.start_block, p.repeats):
             if ctx.should_stop():
                 return
-            hold = p.hold_s + (p.rest_s if k > 0 else 0.0)
-            r = ctx.instrument.list_sweep(ctx.top_smu, v, p.icc_a, p.delay_s, hold, p.integration,
-                                          ctx.ground_smu, should_stop=ctx.should_stop)
-            n = len(r)
-            seq0 = k * v.size
+            cols: dict[str, list] = {c: [] for c in ("v_set", "v_meas", "i_meas", "t", "icc", "compliance")}
+            t_start = t_offset
+            for j, (wave, icc) in enumerate(branches):
+                hold = p.hold_s + (p.rest_s if k > 0 and j == 0 else 0.0)
+                r = ctx.instrument.list_sweep(ctx.top_smu, wave, icc, p.delay_s, hold, p.integration,
+                                              ctx.ground_smu, should_stop=ctx.should_stop)
+                for c, a in (("v_set", r.v_set_v), ("v_meas", r.v_meas_v), ("i_meas", r.i_meas_a),
+                             ("t", t_offset + r.t_s), ("icc", np.full(len(r), icc)),
+                             ("compliance", r.compliance.astype(np.uint8))):
+                    cols[c].append(a)
+                t_offset += float(r.t_s[-1]) if len(r) else 0.0
+            seq0 = k * n_sweep
+            points = {c: np.concatenate(a) for c, a in cols.items()}
+            points["seq"] = np.arange(seq0, seq0 + n_sweep, dtype=np.int64)
+            points["sweep"] = np.full(n_sweep, k, np.int32)
             yield {
-                "points": {"seq": np.arange(seq0, seq0 + n, dtype=np.int64), "sweep": np.full(n, k, np.int32),
-                           "v_set": r.v_set_v, "v_meas": r.v_meas_v, "i_meas": r.i_meas_a,
-                           "t": t_offset + r.t_s, "compliance": r.compliance.astype(np.uint8)},
+                "points": points,
                 "sweeps": {"sweep": np.array([k], np.int32), "start": np.array([seq0], np.int64),
-                           "count": np.array([n], np.int32), "icc": np.array([p.icc_a]),
-                           "t_start": np.array([t_offset])},
+                           "count": np.array([n_sweep], np.int32), "icc": np.array([p.icc_a]),
+                           "icc_reset": np.array([p.icc_reset_a if p.v_min_v < 0 else np.nan]),
+                           "t_start": np.array([t_start])},
             }
-            t_offset += float(r.t_s[-1]) if n else 0.0
 
     @classmethod
     def summary(cls, reader) -> dict:
@@ -153,10 +176,14 @@ def iv_summary(v: np.ndarray, i: np.ndarray, comp: np.ndarray, sweep: np.ndarray
         out["i_read_up_a"], out["i_read_down_a"] = float(i_up), float(i_down)
         out["on_off_0p1v"] = float(i_down / i_up) if i_up > 0 else float("inf")
     if v0.min() < 0:
-        neg = v0 < 0
-        kneg = np.flatnonzero(neg)
+        # RESET: the first point of the negative ramp where |I| drops to < half of the previous point
+        kneg = np.flatnonzero(v0 < 0)
+        kneg = kneg[: int(np.argmin(v0[kneg])) + 1]
         i_neg = np.abs(i0[kneg])
-        drop = np.flatnonzero(np.diff(i_neg) < -0.5 * i_neg[:-1])
+        drop = np.flatnonzero(i_neg[1:] < 0.5 * i_neg[:-1])
         if drop.size:
             out["reset_v"] = float(v0[kneg][drop[0] + 1])
+        back = np.flatnonzero(near & (v0 > 0))
+        if back.size >= 3:
+            out["i_read_after_reset_a"] = float(abs(i0[back[-1]]))
     return out

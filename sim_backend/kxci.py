@@ -110,21 +110,21 @@ class TestBuffer:
 
 
 def eng(values: np.ndarray, digits: int = 5) -> list[str]:
-    """Engineering notation as the 4200 prints it (``54.978E-15``), vectorized where it matters."""
+    """Engineering notation as the 4200 prints it (``54.978E-15``): exponent a multiple of 3."""
     v = np.asarray(values, dtype=np.float64)
-    out = []
     a = np.abs(v)
-    with np.errstate(divide="ignore"):
-        e3 = np.where(a > 0, np.floor(np.log10(np.where(a > 0, a, 1.0)) / 3.0) * 3.0, 0.0).astype(int)
-    mant = np.where(a > 0, v / 10.0 ** e3, 0.0)
+    nz = a > 0
+    e3 = np.zeros(v.shape, dtype=np.int64)
+    e3[nz] = (np.floor(np.log10(a[nz]) / 3.0) * 3.0).astype(np.int64)
+    mant = np.where(nz, v / 10.0 ** e3, 0.0)
+    int_digits = 1 + (np.abs(mant) >= 10) + (np.abs(mant) >= 100)
+    dec = np.maximum(digits - int_digits, 0)
     # a mantissa that rounds up to 1000 moves to the next exponent
-    bump = np.round(np.abs(mant), digits - 3) >= 1000.0
-    mant = np.where(bump, mant / 1000.0, mant)
-    e3 = e3 + 3 * bump
-    for m, e in zip(mant.tolist(), e3.tolist()):
-        ip = len(str(int(abs(m)))) if abs(m) >= 1 else 1
-        out.append(f"{m:.{max(digits - ip, 0)}f}E{e:+03d}")
-    return out
+    bump = np.abs(np.round(mant * 10.0 ** dec) / 10.0 ** dec) >= 1000.0
+    if bump.any():
+        mant, e3 = np.where(bump, mant / 1000.0, mant), e3 + 3 * bump
+        dec = np.where(bump, digits - 1, dec)
+    return [f"{m:.{d}f}E{e:+03d}" for m, d, e in zip(mant.tolist(), dec.tolist(), e3.tolist())]
 
 
 class Kxci4200:

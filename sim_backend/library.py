@@ -55,6 +55,7 @@ class LabrcSimLibrary(SimVisaLibrary):
     """A pyvisa library whose devices are one simulated 4200A-SCS (two resource names, one chassis)."""
 
     _PENDING: ClassVar[dict[str, SimConfig]] = {}
+    fast_read: bool = True   # False = stock pyvisa-sim byte-by-byte read (kept for the benchmark)
 
     @staticmethod
     def get_library_paths() -> tuple[LibraryPath, ...]:
@@ -100,7 +101,7 @@ class LabrcSimLibrary(SimVisaLibrary):
         if sess is None:
             return b"", constants.StatusCode.error_invalid_object
         dev = sess.device
-        if not isinstance(dev, KxciDevice):
+        if not isinstance(dev, KxciDevice) or not self.fast_read:
             return super().read(session, count)
         timeout_ms, _ = sess.get_attribute(constants.ResourceAttribute.timeout_value)
         deadline = None if timeout_ms in (None, constants.VI_TMO_INFINITE) else time.monotonic() + timeout_ms / 1000

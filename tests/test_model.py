@@ -1,0 +1,341 @@
+"""Device-model tests, named after the behaviour the paper reports (John, Demirağ et al. 2022, DESIGN §5)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from sim_backend.model import PRESETS, Die, Memristor, SegmentResult
+
+READ_V, ICC_VOL_A, ICC_NV_A, ICC_RESET_A = 0.1, 1e-6, 1e-3, 0.1
+
+
+def ramp(*corners: float, n_per_v: int = 1000) -> np.ndarray:
+    """Piecewise-linear DC sweep through the corners (≈1 mV steps)."""
+    parts = [np.linspace(a, b, max(2, int(abs(b - a) * n_per_v)), endpoint=False) for a, b in zip(corners, corners[1:])]
+    return np.concatenate(parts + [np.array([corners[-1]])])
+
+
+def sweep(dev: Memristor, v: np.ndarray, icc, dt_s: float = 1e-3) -> SegmentResult:
+    return dev.apply_segments(v, np.full(v.size, dt_s), icc)
+
+
+def nv_set(dev: Memristor, icc_a: float = ICC_NV_A) -> None:
+    dev.apply_segments([2.0], [5e-3], icc_a)
+
+
+def nv_reset(dev: Memristor) -> None:
+    dev.apply_segments([-3.0], [5e-3], ICC_RESET_A)
+
+
+VOL_PATTERN = (np.array([READ_V, 2.0, 0.0]), np.array([1e-3, 5e-3, 30e-3]))  # read / write / relax
+
+
+# ------------------------------------------------------------------ volatile (diffusive) mode, Icc = 1 µA
+def test_volatile_sweep_sets_below_1V_and_clamps_at_1uA():
+    dev = Die(5, seed=1).device(0)
+    v = ramp(0, 2, 0)
+    r = sweep(dev, v, ICC_VOL_A)
+    j = int(np.argmax(r.compliance))
+    assert r.compliance.any() and 0.3 < v[j] < 1.0
+    assert np.allclose(r.i_a[r.compliance], ICC_VOL_A, rtol=0.05)
+    assert np.all(r.v_dev_v[r.compliance] < v[r.compliance] + 1e-3)
+    # relaxes back to OFF as V returns to 0
+    assert not dev.on and abs(r.i_a[-101]) < 5e-9          # the 0.1 V point of the down sweep
+    assert dev.cycle_counts == {"volatile": 1, "nonvolatile": 0}
+
+
+def test_volatile_on_off_ratio_near_1e3():
+    ratios = []
+    for k in range(10):
+        dev = Die(10, seed=2).device(k)
+        r = dev.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 200)
+        ratios.append(np.median(r.i_a[:, 1]) / np.median(r.i_a[1:, 0]))
+        assert r.compliance[:, 1].all() and not r.compliance[:, [0, 2]].any()
+    assert 2e2 < np.median(ratios) < 5e3
+
+
+def relax_curve(dev: Memristor, icc_a: float, t_s: np.ndarray) -> np.ndarray:
+    dev.apply_segments([2.0], [5e-3], icc_a)
+    g, t_prev = [], 0.0
+    for t in t_s:
+        dev.idle(t - t_prev)
+        t_prev = t
+        g.append(dev.conductance_s(READ_V) - dev.params["g_off_s"])
+    return np.array(g)
+
+
+def test_volatile_relaxation_time_between_5_and_20_ms_and_memory_shorter_than_23_ms():
+    t = np.arange(0.2e-3, 80e-3, 0.2e-3)
+    tau, g23 = [], []
+    for k in range(25):
+        g = relax_curve(Die(25, seed=3).device(k), ICC_VOL_A, t)
+        g0 = g[0]
+        tau.append(t[np.argmax(g < g0 / np.e)])
+        g23.append(g[np.searchsorted(t, 23e-3)] / g0)
+    assert 5e-3 <= np.median(tau) <= 20e-3
+    assert np.std(tau) > 0                                   # device-to-device spread
+    assert np.median(g23) < 0.1                              # the state forgets inputs older than ~23 ms
+
+
+def test_no_switching_under_reverse_bias_in_volatile_mode():
+    dev = Die(1, seed=4).device(0)
+    r = sweep(dev, ramp(0, -2, 0), ICC_VOL_A)
+    assert not r.compliance.any() and np.abs(r.i_a).max() < 1e-7 and dev.g_s == 0.0
+
+
+def test_negative_reservoir_reads_do_not_erase_the_volatile_state():
+    a, b = Die(1, seed=5).device(0), Die(1, seed=5).device(0)
+    for dev in (a, b):
+        dev.apply_segments([1.0], [20e-3], ICC_VOL_A)
+    a.apply_segments([-0.5], [5e-3], ICC_VOL_A)
+    b.idle(5e-3)
+    assert a.g_s == pytest.approx(b.g_s, rel=1e-9) and a.g_s > 0
+
+
+# ------------------------------------------------------------------ non-volatile (drift) mode, Icc = 1 mA
+def test_nonvolatile_sweep_sets_below_1V_retains_lrs_and_resets_at_negative_bias():
+    dev = Die(5, seed=6).device(0)
+    v_set = ramp(0, 5, 0, n_per_v=200)
+    r = sweep(dev, v_set, ICC_NV_A)
+    assert v_set[np.argmax(r.compliance)] < 1.0
+    i_on = dev.apply_segments([READ_V], [1e-3], ICC_NV_A).i_a[0]
+    v_reset = ramp(0, -7, 0, n_per_v=200)
+    r2 = sweep(dev, v_reset, ICC_RESET_A)
+    j = int(np.argmax(np.abs(r2.i_a)))                       # RESET: the current peak on the negative branch
+    assert -3.0 < v_reset[j] < -0.3 and not dev.on
+    i_off = dev.apply_segments([READ_V], [1e-3], ICC_NV_A).i_a[0]
+    assert i_on / i_off >= 1e3
+    assert dev.cycle_counts["nonvolatile"] == 1
+
+
+def test_reset_needs_more_than_the_set_compliance_on_the_negative_branch():
+    dev = Die(1, seed=7).device(0)
+    nv_set(dev)
+    g = dev.g_s
+    dev.apply_segments([-7.0], [5e-3], ICC_NV_A)             # 1 mA also on the erase: V_dev stays ≈ -v_c
+    assert dev.g_s == pytest.approx(g, rel=1e-3)
+
+
+def test_lrs_conductance_is_linear_in_icc_from_10uA_to_1mA():
+    dev = Die(1, seed=8).device(0)
+    icc = np.linspace(10e-6, 1e-3, 12)
+    g = []
+    for c in icc:
+        nv_reset(dev)
+        nv_set(dev, c)
+        r = dev.apply_segments([READ_V], [1e-3], 10e-3)
+        g.append(r.i_a[0] / READ_V)
+    g = np.array(g)
+    slope, icpt = np.polyfit(icc, g, 1)
+    r2 = 1 - np.sum((g - (slope * icc + icpt)) ** 2) / np.sum((g - g.mean()) ** 2)
+    assert r2 > 0.95 and 2.5 < slope < 4.5                   # ≈ 1/v_c = 3.45 S/A
+    assert 2.5e-3 < g[-1] < 4.5e-3                           # readout range up to 3.5 mS
+
+
+def test_retention_of_1mA_state_to_1e5_s():
+    dev = Die(1, seed=9).device(0)
+    nv_set(dev)
+    g0 = dev.conductance_s()
+    dev.idle(1e5)
+    g1 = dev.conductance_s()
+    assert g1 / g0 > 0.8 and g1 / dev.params["g_off_s"] > 1e3
+
+
+def test_filament_lifetime_grows_steeply_with_icc():
+    dev = Die(1, seed=10).device(0)
+    life = {}
+    for icc in (1e-6, 10e-6):
+        dev.apply_segments([2.0], [5e-3], icc)
+        t = 0.0
+        while dev.g_s > 0:
+            dev.idle(1e-3 if icc < 5e-6 else 0.1)
+            t += 1e-3 if icc < 5e-6 else 0.1
+        life[icc] = t
+    assert 2e-3 < life[1e-6] < 50e-3
+    assert 10 ** 1.8 < life[10e-6] / life[1e-6] < 10 ** 3.2  # τ ∝ Icc^~2.5
+    nv_set(dev)
+    dev.idle(1e5)
+    assert dev.g_s > 0                                       # 1 mA filament outlives 1e5 s
+
+
+def test_device_reconfigures_back_to_volatile_after_nonvolatile_cycles():
+    dev = Die(1, seed=11).device(0)
+    for _ in range(3):
+        nv_set(dev)
+        nv_reset(dev)
+    r = dev.apply_segments([2.0, 0.0, READ_V], [5e-3, 50e-3, 1e-3], ICC_VOL_A)
+    assert r.compliance[0] and abs(r.i_a[2]) < 5e-9
+    assert dev.cycle_counts == {"volatile": 1, "nonvolatile": 3}
+
+
+# ------------------------------------------------------------------ reservoir dynamics
+def test_response_is_nonlinear_in_pulse_amplitude_width_and_number():
+    def g_after(v: float, width_s: float, n: int = 1, gap_s: float = 2e-3) -> float:
+        dev = Die(1, seed=12).device(0)
+        seg_v = np.tile([v, 0.0], n)[:-1]
+        seg_t = np.tile([width_s, gap_s], n)[:-1]
+        dev.apply_segments(seg_v, seg_t, ICC_VOL_A)
+        return dev.g_s
+
+    amp = np.array([g_after(a, 5e-3) for a in (0.6, 0.8, 1.0, 1.2)])
+    wid = np.array([g_after(1.0, w) for w in (1e-3, 2e-3, 4e-3, 8e-3)])
+    num = np.array([g_after(0.9, 4e-3, n) for n in (1, 2, 3, 4)])
+    for y in (amp, wid, num):
+        d = np.diff(y)
+        assert np.all(d >= 0) and y[-1] > 0
+        assert np.ptp(d) > 0.2 * np.abs(d).max()             # increments differ: not linear
+    # fading memory: 35 ms after a 1 V 20 ms spike a -0.5 V read is back near OFF
+    dev = Die(1, seed=12).device(0)
+    r = dev.apply_segments([1.0, 0.0, -0.5, 0.0, -0.5], [20e-3, 1e-3, 5e-3, 29e-3, 5e-3], ICC_VOL_A)
+    assert abs(r.i_a[2]) > 100 * abs(r.i_a[4])
+
+
+def test_pmu_without_compliance_hard_sets_to_the_ceiling():
+    dev = Die(1, seed=13).device(0)
+    r = dev.apply_segments([1.0], [20e-3], np.inf)
+    assert not r.compliance.any() and 2e-3 < r.i_a[0] < 10e-3   # a few mA at 1 V
+    dev.idle(1e3)
+    assert dev.conductance_s() > 1e-3                        # non-volatile
+
+
+# ------------------------------------------------------------------ ligand / electrode presets and wear-out
+def test_ddab_volatile_on_off_is_near_10():
+    dev = Die(1, "DDAB-Ag", seed=14).device(0)
+    r = dev.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 3)
+    assert 3 < r.i_a[1, 1] / r.i_a[1, 0] < 30
+
+
+def test_ddab_device_falls_nonvolatile_near_10_volatile_cycles():
+    die = Die(25, "DDAB-Ag", seed=15)
+    n_fail = []
+    for k in range(25):
+        dev = die.device(k)
+        for n in range(1, 200):
+            dev.apply_segments(*VOL_PATTERN, ICC_VOL_A)
+            if dev.failed:
+                break
+        n_fail.append(n)
+        assert dev.failed == "stuck_on"
+        dev.idle(10.0)
+        assert dev.conductance_s() > 1e-6                   # the filament no longer dissolves
+    assert 6 <= np.median(n_fail) <= 16
+
+
+def test_ddab_nonvolatile_state_becomes_non_erasable_near_50_cycles():
+    die = Die(15, "DDAB-Ag", seed=16)
+    n_fail = []
+    for k in range(15):
+        dev = die.device(k)
+        for n in range(1, 500):
+            nv_set(dev)
+            nv_reset(dev)
+            if dev.failed:
+                break
+        n_fail.append(n)
+        nv_reset(dev)
+        assert dev.failed == "stuck_on" and dev.conductance_s() > 1e-3
+    assert 30 <= np.median(n_fail) <= 80
+
+
+def test_ogb_endurance_medians_match_paper():
+    d = Die(400, "OGB-Ag", seed=17).describe()["devices"]
+    assert np.median([p["n_fail_vol"] for p in d]) == pytest.approx(2e6, rel=0.15)
+    assert np.median([p["n_fail_nv"] for p in d]) == pytest.approx(5655, rel=0.15)
+
+
+def test_ogb_volatile_wearout_fails_in_the_fast_cycle_path():
+    dev = Die(1, seed=18).device(0)
+    dev.set_state({**dev.get_state(), "n_vol": dev.params["n_fail_vol"] - 5})
+    r = dev.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 50)
+    assert dev.failed == "stuck_off" and r.compliance[:5, 1].all() and not r.compliance[10:, 1].any()
+
+
+@pytest.mark.parametrize("preset", ["OGB-Au", "DDAB-Au"])
+def test_au_top_electrode_shows_no_resistive_switching(preset):
+    dev = Die(1, preset, seed=19).device(0)
+    r = sweep(dev, ramp(0, 5, 0, n_per_v=100), ICC_NV_A)   # the SET sweep never reaches 1 mA
+    assert not r.compliance.any() and dev.g_s == 0.0 and dev.cycle_counts["nonvolatile"] == 0
+    assert np.abs(r.i_a).max() < 2e-4
+
+
+# ------------------------------------------------------------------ variability, reproducibility, API
+def test_same_seed_gives_the_same_die_bit_for_bit():
+    def run(seed):
+        die = Die(3, seed=seed)
+        out = [die.device(k).apply_segments(ramp(0, 2, 0), np.full(4001, 1e-3), ICC_VOL_A).i_a for k in range(3)]
+        return die.describe(), np.concatenate(out)
+
+    (d1, i1), (d2, i2), (d3, i3) = run(5), run(5), run(6)
+    assert d1 == d2 and np.array_equal(i1, i2)
+    assert d1 != d3 and not np.array_equal(i1, i3)
+
+
+def test_get_state_set_state_resumes_bit_exactly():
+    v = ramp(0, 2, 0)
+    a = Die(2, seed=20).device(1)
+    a.apply_segments(v, np.full(v.size, 1e-3), ICC_VOL_A)
+    saved = json.loads(json.dumps(a.get_state()))
+    ra = a.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 100)
+    b = Die(2, seed=20).device(1)
+    b.set_state(saved)
+    rb = b.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 100)
+    assert np.array_equal(ra.i_a, rb.i_a) and a.get_state() == b.get_state()
+
+
+def test_fast_cycles_equal_segment_by_segment_application():
+    a, b = Die(1, seed=21).device(0), Die(1, seed=21).device(0)
+    ra = a.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 300)
+    rb = b.apply_segments(np.tile(VOL_PATTERN[0], 300), np.tile(VOL_PATTERN[1], 300), ICC_VOL_A)
+    assert np.allclose(ra.i_a.ravel(), rb.i_a, rtol=1e-5, atol=1e-13)
+    assert a.cycle_counts == b.cycle_counts == {"volatile": 300, "nonvolatile": 0}
+    assert a.t_s == pytest.approx(b.t_s)
+
+
+def test_device_to_device_parameters_spread():
+    d = Die(25, seed=22).describe()["devices"]
+    for key, lo, hi in (("v_th_v", 0.03, 0.3), ("t_life_ref_s", 0.1, 0.6), ("g_off_s", 0.2, 1.2)):
+        x = np.array([p[key] for p in d])
+        assert lo < x.std() / x.mean() < hi, key
+
+
+def test_4096_point_sweep_takes_under_20_ms():
+    dev = Die(1, seed=23).device(0)
+    v = np.concatenate([np.linspace(0, 2, 2048), np.linspace(2, 0, 2048)])
+    dt = np.full(v.size, 1e-3)
+    dev.apply_segments(v, dt, ICC_VOL_A)
+    t0 = time.perf_counter()
+    dev.apply_segments(v, dt, ICC_VOL_A)
+    assert time.perf_counter() - t0 < 20e-3
+
+
+def test_fault_injection_short_and_open():
+    dev = Die(1, seed=24).device(0)
+    dev.force_fault("short")
+    r = dev.apply_segments([0.1, 2.0], [1e-3, 1e-3], ICC_NV_A)
+    assert dev.failed == "short" and r.compliance.all()
+    dev.force_fault("open")
+    assert np.abs(dev.apply_segments([2.0], [1e-3], ICC_NV_A).i_a).max() < 1e-10
+    dev.force_fault(None)
+    assert dev.failed is None and dev.t_s == pytest.approx(3e-3)
+
+
+def test_invalid_inputs_raise_value_error():
+    with pytest.raises(ValueError, match="OGB-Ag"):
+        Die(preset="MAPbI3")
+    die = Die(3)
+    for k in (-1, 3):
+        with pytest.raises(ValueError):
+            die.device(k)
+    dev = die.device(0)
+    bad = [([1.0], [0.0], 1e-6), ([1.0, 2.0], [1e-3], 1e-6), ([1.0], [1e-3], 0.0), ([np.nan], [1e-3], 1e-6),
+           ([1.0], [1e-3], [1e-6, 1e-6]), ([], [], 1e-6)]
+    for v, dt, icc in bad:
+        with pytest.raises(ValueError):
+            dev.apply_segments(v, dt, icc)
+    with pytest.raises(ValueError):
+        dev.force_fault("melted")
+    assert set(PRESETS) == {"OGB-Ag", "DDAB-Ag", "OGB-Au", "DDAB-Au"}
