@@ -116,6 +116,75 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
 
 
 @main.command()
+@click.argument("run_ref")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_context
+def resume(ctx, run_ref, no_progress):
+    """Continue an interrupted (killed, crashed, aborted) run in the same file from its last committed block."""
+    from .runner import resume_run
+    from .store import StoreError
+    cfg = _config(ctx)
+    try:
+        out = resume_run(_resolve_run(cfg, run_ref), progress=not no_progress,
+                         echo=lambda m: click.echo(m, err=True))
+    except (StoreError, LimitError, ConfigError, NotImplementedError) as exc:
+        _fail(str(exc))
+    click.echo(f"{out.status}: {out.path}")
+    if out.status == "failed":
+        sys.exit(EXIT_RUN_FAILED)
+    if out.status == "aborted":
+        sys.exit(EXIT_ABORTED)
+
+
+@main.command()
+@click.argument("run_ref")
+@click.option("--interval", type=click.FloatRange(0.25, 60), default=0.5, show_default=True,
+              help="Seconds between refreshes (at most 4 per second).")
+@click.option("--once", is_flag=True, help="Print one view and exit.")
+@click.pass_context
+def watch(ctx, run_ref, interval, once):
+    """Live terminal view of a run while it is written (another process may be writing it)."""
+    import time as _time
+
+    from .store import RunReader, StoreError
+    cfg = _config(ctx)
+    path = _resolve_run(cfg, run_ref)
+    try:
+        r = RunReader(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    last_n, last_t = None, _time.monotonic()
+    with r:
+        while True:
+            r.refresh()
+            status = r.status
+            parts = []
+            for s in r.schema:
+                n = r.n_rows(s)
+                parts.append(f"{s}={n}")
+            now = _time.monotonic()
+            total = sum(r.n_rows(s) for s in r.schema)
+            rate = "" if last_n is None else f"  {(total - last_n) / max(now - last_t, 1e-9):,.0f} rows/s"
+            tail = _tail_text(r)
+            click.echo(f"{_time.strftime('%H:%M:%S')}  {status:<11} {' '.join(parts)}{rate}  {tail}")
+            last_n, last_t = total, now
+            if once or status != "running":
+                break
+            _time.sleep(interval)
+
+
+def _tail_text(r) -> str:
+    """The newest row of the run's signal column, e.g. ``i_meas=1.0e-06 A``."""
+    for s, st in r.schema.items():
+        if st.signal and r.n_rows(s):
+            n = r.n_rows(s)
+            g = r._group(s)
+            unit = r.units(s).get(st.signal, "")
+            return f"last {st.signal}={float(g[st.signal][n - 1]):.4g} {unit}".rstrip()
+    return ""
+
+
+@main.command()
 def protocols():
     """List protocols with their parameters, units, defaults, limits and presets."""
     from protocols import PROTOCOLS

@@ -9,6 +9,8 @@ signals during the safe shutdown are recorded but never skip it.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import platform
 import signal
 import threading
@@ -85,15 +87,84 @@ def _install_signals(stop: StopFlag, log: Callable[[str], None]) -> dict:
 
     def handler(signum, _frame):
         name = signal.Signals(signum).name
-        if stop.count == 0:
-            log(f"{name} received: stopping after the current block, then safe shutdown")
-        else:
-            log(f"{name} received again: safe shutdown continues (it is never skipped)")
+        first = stop.count == 0
         stop.set(f"{name} (operator stop)")
+        try:   # a signal handler must never raise: it would interrupt the safe shutdown
+            log(f"{name} received: stopping after the current block, then safe shutdown" if first
+                else f"{name} received again: safe shutdown continues (it is never skipped)")
+        except Exception:  # noqa: BLE001 - e.g. the run file is already closed
+            pass
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, handler)
     return old
+
+
+CHECKPOINT_NAME = "run.sim_state.json"
+
+
+def sim_core(instr: Keithley4200):
+    """The simulated chassis behind a driver, or None on real hardware."""
+    return getattr(getattr(getattr(instr.adapter, "connection", None), "visalib", None), "instrument", None)
+
+
+def sim_snapshot(core) -> dict:
+    """Everything that makes the simulated instrument's future: clock, every device's state and RNG."""
+    die = core.die
+    if die is None:
+        devices = []
+    elif hasattr(die, "device"):
+        devices = [die.device(k).get_state() for k in range(core.config.n_devices)]
+    else:
+        devices = [die.get_state()]
+    return {"clock_s": core.clock_s, "devices": devices, "open_load": core.open_load.get_state()}
+
+
+def sim_restore(core, snap: dict) -> None:
+    die = core.die
+    if die is not None and hasattr(die, "device"):
+        for k, st in enumerate(snap["devices"]):
+            die.device(k).set_state(st)
+    elif die is not None:
+        die.set_state(snap["devices"][0])
+    core.open_load.set_state(snap["open_load"])
+    core.clock_s = float(snap["clock_s"])
+
+
+def _write_checkpoint(run_dir: Path, block: int, snap: dict) -> None:
+    """Keep the simulator state after the last two blocks (atomic replace): whichever block the
+    data on disk ends with after a crash, its state is here."""
+    path = run_dir / CHECKPOINT_NAME
+    keep = {}
+    if path.exists():
+        try:
+            keep = {k: v for k, v in json.loads(path.read_text()).items() if int(k) == block - 1}
+        except (ValueError, OSError):
+            keep = {}
+    keep[str(block)] = snap
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(keep, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _read_checkpoint(run_dir: Path, block: int) -> dict | None:
+    path = run_dir / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get(str(block))
+
+
+def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backend: dict) -> dict:
+    return {
+        "protocol": protocol.name, "parameters": dataclasses.asdict(protocol.params),
+        "plan": dataclasses.asdict(plan), "config": cfg.to_dict(),
+        "instrument": {"idn": instr.idn, "options": instr.options, "resource": cfg.instrument.resource,
+                       "framing": instr.framing, "driver": "instruments.keithley4200.Keithley4200"},
+        "backend": backend, "software": software_info(),
+    }
 
 
 def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
@@ -101,28 +172,84 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     """Run ``protocol`` on the configured instrument and stream it to a new run file."""
     protocol.validate(cfg.limits)                 # refuse before any command and before any file
     plan = protocol.plan()
-    stop = stop or StopFlag()
     instr, backend = connect(cfg)
     device = f"D{cfg.sim.device:02d}" if cfg.instrument.backend == "sim" else "dut"
-    metadata = {
-        "protocol": protocol.name, "parameters": dataclasses.asdict(protocol.params),
-        "plan": dataclasses.asdict(plan), "config": cfg.to_dict(),
-        "instrument": {"idn": instr.idn, "options": instr.options, "resource": cfg.instrument.resource,
-                       "framing": instr.framing, "driver": "instruments.keithley4200.Keithley4200"},
-        "backend": backend, "software": software_info(),
-    }
-    writer = RunWriter.create(cfg.data_dir, protocol.run_type, device, protocol.schema(), metadata,
-                              flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows)
+    try:
+        writer = RunWriter.create(cfg.data_dir, protocol.run_type, device, protocol.schema(),
+                                  _metadata(cfg, protocol, plan, instr, backend),
+                                  flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows)
+    except BaseException:
+        instr.shutdown()
+        raise
+    return _execute(cfg, protocol, plan, instr, writer, {"start_block": 0}, progress, stop, echo)
+
+
+def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = None,
+               echo: Callable[[str], None] = print) -> RunOutcome:
+    """Continue an interrupted (or aborted/failed) run in the same file, from the last committed block.
+
+    The configuration and parameters are the run's own (from its metadata). On the simulator the
+    instrument state and RNGs are restored from the checkpoint of that block, so the resumed run
+    equals an uninterrupted one; on hardware the device is what it is, and the resume is recorded.
+    """
+    from protocols import get_protocol
+
+    from .store import RunReader, StoreError
+    run_dir = Path(run_dir)
+    run_dir = run_dir.parent if run_dir.is_file() else run_dir
+    with RunReader(run_dir) as r:
+        meta, status = r.metadata, r.status
+    if status in ("running", "completed"):
+        raise StoreError(f"{run_dir.name} is {status}; only interrupted, aborted or failed runs resume")
+    cfg = Config.model_validate(meta["config"])
+    cls = get_protocol(meta["protocol"])
+    protocol = cls(cls.Params(**meta["parameters"]))
+    protocol.validate(cfg.limits)
+    plan = protocol.plan()
+    instr, _ = connect(cfg)
+    try:
+        writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
+                                  flush_rows=cfg.data.flush_rows)
+    except BaseException:
+        instr.shutdown()
+        raise
+    point = protocol.resume_point(writer.n_rows(), {s: writer.last_row(s) for s in protocol.schema()})
+    core = sim_core(instr)
+    k = int(point["start_block"])
+    if core is not None:
+        snap = _read_checkpoint(run_dir, k - 1) if k > 0 else None
+        if snap is not None:
+            sim_restore(core, snap)
+            writer.event(f"resume at block {k}: simulator state restored from checkpoint {k - 1}")
+        elif k > 0:
+            writer.event(f"resume at block {k}: no simulator checkpoint; device state not restored", "warning")
+    else:
+        writer.event(f"resume at block {k} on hardware: the device state is whatever it is now", "warning")
+    echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks}")
+    return _execute(cfg, protocol, plan, instr, writer, point, progress, stop, echo)
+
+
+def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer: RunWriter, point: dict,
+             progress: bool, stop: StopFlag | None, echo: Callable[[str], None]) -> RunOutcome:
+    """The loop every run shares: blocks → store (+ simulator checkpoints), stop checks, safe state, status."""
+    stop = stop or StopFlag()
     log = writer.event
     old = _install_signals(stop, lambda m: (echo(m), log(m, "warning")))
     status, reason = "completed", ""
     bar = None
+    core = sim_core(instr)
     try:
+        start = int(point.get("start_block", 0))
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=plan.n_points, unit="pt", delay=1.0, desc=protocol.name, leave=False)
-        ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log)
-        for block in protocol.execute(ctx):
+            done = sum(writer.n_rows().values())
+            bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit="pt", delay=1.0,
+                       desc=protocol.name, leave=False)
+        ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log,
+                         start_block=start, resume=point)
+        for i, block in enumerate(protocol.execute(ctx)):
+            if core is not None:
+                _write_checkpoint(writer.run_dir, start + i, sim_snapshot(core))
             n = 0
             for stream, cols in block.items():
                 writer.append(stream, cols)
@@ -135,7 +262,7 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
         status, reason = "aborted", stop.reason or "test aborted"
     except KeyboardInterrupt:
         status, reason = "aborted", "KeyboardInterrupt"
-    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure, then re-raised
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
         log(reason, "error")
     finally:

@@ -573,6 +573,20 @@ class RunWriter:
         if now - self._last_state >= 5.0:
             self._write_state()
 
+    def n_rows(self) -> dict[str, int]:
+        """Rows per stream written so far (file + buffer): where a resumed protocol continues."""
+        with self._lock:
+            return {k: self._n_rows[k] + self._bufs[k].n for k in self.schema}
+
+    def last_row(self, stream: str) -> dict[str, Any]:
+        """The last row of a stream already in the file (after resume: the last recovered row), or {}."""
+        with self._lock:
+            g = self._f["entry"][stream]
+            n = self._n_rows[stream]
+            if n == 0:
+                return {}
+            return {c.name: g[c.name][n - 1].tolist() for c in self.schema[stream].columns}
+
     def flush(self) -> None:
         """Write all buffered rows to HDF5 and publish them to SWMR readers."""
         with self._lock:

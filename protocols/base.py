@@ -105,6 +105,7 @@ class RunContext:
     should_stop: Callable[[], bool]
     log: Callable[[str], None]
     start_block: int = 0
+    resume: dict = field(default_factory=dict)   # protocol-specific continuation values (seq0, t_offset, ...)
 
 
 class Protocol:
@@ -139,6 +140,10 @@ class Protocol:
 
     def plan(self) -> Plan:
         raise NotImplementedError
+
+    def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
+        """Where a resumed run continues, from the rows on disk (``start_block`` + protocol values)."""
+        raise NotImplementedError(f"{self.name} cannot be resumed")
 
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         """Yield one ``{stream: columns}`` mapping per block, checking ``ctx.should_stop`` between blocks."""

@@ -96,16 +96,26 @@ class IVSweep(Protocol):
             SmuLimits().check_voltage_source(branch, icc, name)   # instrument limits (4200-SMU)
 
     def schema(self) -> dict[str, Stream]:
+        # One stream, appended once per sweep: a journal frame holds a whole sweep, so a crash never
+        # leaves a half-indexed sweep and a resumed run continues at a sweep boundary.
         return {
             "points": Stream(columns=(
                 Column("seq", "i8"), Column("sweep", "i4"), Column("v_set", "f8", "V"),
                 Column("v_meas", "f8", "V"), Column("i_meas", "f8", "A"), Column("t", "f8", "s"),
                 Column("icc", "f8", "A"), Column("compliance", "u1")),
                 chunk_rows=16384, signal="i_meas", axes=("v_set",)),
-            "sweeps": Stream(columns=(
-                Column("sweep", "i4"), Column("start", "i8"), Column("count", "i4"), Column("icc", "f8", "A"),
-                Column("icc_reset", "f8", "A"), Column("t_start", "f8", "s")), chunk_rows=1024, seq="sweep"),
         }
+
+    @property
+    def points_per_sweep(self) -> int:
+        p = self.params
+        return int(sum(b.size for b in sweep_branches(p.v_max_v, p.v_min_v, p.step_v)))
+
+    def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
+        """Where an interrupted run continues: the next whole sweep, seq and time after what is on disk."""
+        n = n_rows.get("points", 0)
+        return {"start_block": -(-n // self.points_per_sweep), "seq0": n,
+                "t_offset": float(last.get("points", {}).get("t", 0.0))}
 
     def plan(self) -> Plan:
         p = self.params
@@ -123,12 +133,12 @@ class IVSweep(Protocol):
         branches = [(b, icc) for b, icc in zip(sweep_branches(p.v_max_v, p.v_min_v, p.step_v),
                                                 (p.icc_a, p.icc_reset_a)) if b.size]
         n_sweep = sum(b.size for b, _ in branches)
-        t_offset = 0.0
+        t_offset = float(ctx.resume.get("t_offset", 0.0))
+        seq0 = int(ctx.resume.get("seq0", 0))
         for k in range(ctx.start_block, p.repeats):
             if ctx.should_stop():
                 return
             cols: dict[str, list] = {c: [] for c in ("v_set", "v_meas", "i_meas", "t", "icc", "compliance")}
-            t_start = t_offset
             for j, (wave, icc) in enumerate(branches):
                 hold = p.hold_s + (p.rest_s if k > 0 and j == 0 else 0.0)
                 r = ctx.instrument.list_sweep(ctx.top_smu, wave, icc, p.delay_s, hold, p.integration,
@@ -138,17 +148,11 @@ class IVSweep(Protocol):
                              ("compliance", r.compliance.astype(np.uint8))):
                     cols[c].append(a)
                 t_offset += float(r.t_s[-1]) if len(r) else 0.0
-            seq0 = k * n_sweep
             points = {c: np.concatenate(a) for c, a in cols.items()}
             points["seq"] = np.arange(seq0, seq0 + n_sweep, dtype=np.int64)
             points["sweep"] = np.full(n_sweep, k, np.int32)
-            yield {
-                "points": points,
-                "sweeps": {"sweep": np.array([k], np.int32), "start": np.array([seq0], np.int64),
-                           "count": np.array([n_sweep], np.int32), "icc": np.array([p.icc_a]),
-                           "icc_reset": np.array([p.icc_reset_a if p.v_min_v < 0 else np.nan]),
-                           "t_start": np.array([t_start])},
-            }
+            seq0 += n_sweep
+            yield {"points": points}
 
     @classmethod
     def summary(cls, reader) -> dict:

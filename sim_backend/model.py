@@ -34,7 +34,7 @@ periodic pattern (e.g. read / write / read) vectorized over all its cycles.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
