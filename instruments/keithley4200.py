@@ -27,6 +27,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 from pymeasure.instruments import Channel, Instrument
 
+from .pmu import PMU
+from .transcript import TranscriptRecorder
 from .limits import (
     DELAY_MAX_S,
     DV_RANGE_CODES,
@@ -195,7 +197,9 @@ class Keithley4200(Instrument):
     """
 
     def __init__(self, adapter, name: str = "Keithley 4200A-SCS", framing: str | None = None,
-                 query_options: bool = True, **kwargs):
+                 query_options: bool = True, transcript: "str | TranscriptRecorder | None" = None, **kwargs):
+        self._transcript: TranscriptRecorder | None = None
+        self._pmus: dict[int, PMU] = {}
         super().__init__(
             adapter, name, includeSCPI=False,
             tcpip={"write_termination": "\0", "read_termination": "\0"},
@@ -212,8 +216,59 @@ class Keithley4200(Instrument):
         self.smu_limits: dict[int, SmuLimits] = {}
         self.pmu_ids: list[int] = []
         self.other_channels: list[str] = []
+        if transcript is not None:
+            self.start_transcript(transcript)
         if query_options:
             self._discover()
+
+    # --- transcript (every command and reply, timestamped) ---------------------------------------
+    def start_transcript(self, target: "str | TranscriptRecorder") -> "TranscriptRecorder":
+        """Record every command and reply from now on (JSON lines file, see :mod:`.transcript`)."""
+        self.stop_transcript()
+        self._transcript = target if isinstance(target, TranscriptRecorder) else TranscriptRecorder(target)
+        return self._transcript
+
+    def stop_transcript(self) -> "TranscriptRecorder | None":
+        """Stop recording; return the recorder (its records stay readable)."""
+        rec, self._transcript = self._transcript, None
+        if rec is not None:
+            rec.close()
+        return rec
+
+    @property
+    def transcript(self) -> "TranscriptRecorder | None":
+        return self._transcript
+
+    def write(self, command: str, **kwargs) -> None:
+        rec = getattr(self, "_transcript", None)
+        if rec is not None:
+            rec.record("w", command)
+        super().write(command, **kwargs)
+
+    def read(self, **kwargs) -> str:
+        rec = getattr(self, "_transcript", None)
+        if rec is None:
+            return super().read(**kwargs)
+        try:
+            reply = super().read(**kwargs)
+        except Exception as exc:
+            rec.record("e", f"{type(exc).__name__}: {exc}")
+            raise
+        rec.record("r", reply)
+        return reply
+
+    # --- pulse card -------------------------------------------------------------------------------
+    @property
+    def pmu(self) -> PMU:
+        """The first 4225-PMU card (Segment-Arb engine, :class:`instruments.pmu.PMU`)."""
+        return self.pmu_card(self.pmu_ids[0] if self.pmu_ids else 1)
+
+    def pmu_card(self, card: int) -> PMU:
+        if self.pmu_ids and card not in self.pmu_ids:
+            raise LimitError(f"PMU{card} is not installed (installed: {self.pmu_ids})")
+        if card not in self._pmus:
+            self._pmus[card] = PMU(self, card)
+        return self._pmus[card]
 
     # --- transport ------------------------------------------------------------------------------
     def command(self, cmd: str, page: str | None = None) -> None:
@@ -422,6 +477,13 @@ class Keithley4200(Instrument):
             record["smu"][n] = entry
             record["ok"] &= bool(entry.get("ok_0v", False) and entry["off"])
         for p in self.pmu_ids:
+            try:
+                # stop a Segment-Arb test this session started, outputs off (KXCI-E p. 7-4)
+                if p in self._pmus and self._pmus[p].used:
+                    self.command(":PMU:ABORT")
+            except Exception as exc:  # noqa: BLE001
+                record["errors"].append(f"PMU{p} abort: {exc}")
+                record["ok"] = False
             for ch in (1, 2):
                 try:
                     self.command(f":PMU:OUTPUT:STATE {ch}, 0")

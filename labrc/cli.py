@@ -184,6 +184,30 @@ def _tail_text(r) -> str:
     return ""
 
 
+@main.group()
+def sim():
+    """The embedded simulated instrument."""
+
+
+@sim.command()
+@click.option("--preset", default=None, help="Device family to characterize (default: sim.preset of the config).")
+@click.option("--seed", type=int, default=None, help="Die seed (default: sim.seed of the config).")
+@click.option("--quick", is_flag=True, help="Fewer devices and cycles (for smoke tests).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def characterize(ctx, preset, seed, quick, as_json):
+    """Measure the simulated die through the driver and print paper value / measured / pass per target."""
+    from .characterize import characterize as run_characterization, format_table
+    cfg = _config(ctx)
+    rows = run_characterization(cfg, preset=preset, seed=seed, quick=quick)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
+    else:
+        click.echo(format_table(rows))
+    if not all(r.passed for r in rows):
+        sys.exit(EXIT_RUN_FAILED)
+
+
 @main.command()
 def protocols():
     """List protocols with their parameters, units, defaults, limits and presets."""

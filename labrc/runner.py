@@ -246,7 +246,7 @@ def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer:
             bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit="pt", delay=1.0,
                        desc=protocol.name, leave=False)
         ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log,
-                         start_block=start, resume=point)
+                         start_block=start, resume=point, wait=_waiter(core, stop))
         for i, block in enumerate(protocol.execute(ctx)):
             if core is not None:
                 _write_checkpoint(writer.run_dir, start + i, sim_snapshot(core))
@@ -277,6 +277,19 @@ def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer:
         except Exception:  # noqa: BLE001
             pass
     return RunOutcome(writer.path, status, reason, safe)
+
+
+def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
+    """``wait(t)``: on hardware sleep ``t`` s of host time (stop requests end it early); on the simulator
+    advance its virtual clock by ``t`` with the present outputs applied (the device relaxes or drifts)."""
+    if core is not None:
+        return lambda t: core._settle(float(t)) if t > 0 else None
+
+    def sleep(t: float) -> None:
+        end = time.monotonic() + float(t)
+        while not stop() and time.monotonic() < end:
+            time.sleep(min(0.2, max(end - time.monotonic(), 0.0)))
+    return sleep
 
 
 def _safe_shutdown(instr: Keithley4200, log: Callable[..., None]) -> dict:

@@ -1,9 +1,12 @@
 """Protocols of the paper, by command-line name. Each plans blocks; :mod:`labrc.runner` executes them."""
 
 from .base import ParameterError, Plan, Protocol
+from .icc_set import IccSet
 from .iv_sweep import IVSweep
+from .reconfigure import Reconfigure
+from .retention import Retention
 
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep,)}
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep, IccSet, Retention, Reconfigure)}
 
 
 def get_protocol(name: str) -> type[Protocol]:
@@ -14,4 +17,4 @@ def get_protocol(name: str) -> type[Protocol]:
         raise ParameterError(f"unknown protocol {name!r}; protocols are: {', '.join(PROTOCOLS)}") from None
 
 
-__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep"]
+__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep", "IccSet", "Retention", "Reconfigure"]

@@ -106,6 +106,7 @@ class RunContext:
     log: Callable[[str], None]
     start_block: int = 0
     resume: dict = field(default_factory=dict)   # protocol-specific continuation values (seq0, t_offset, ...)
+    wait: Callable[[float], None] = lambda s: None  # let time pass: host time on hardware, virtual on the simulator
 
 
 class Protocol:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .loads import OpenCircuit
+from .pmu import PMU_ERROR_TEXT, PmuFault, SimPmu
 
 # error codes (KXCI-E p. 2-12, 2-13)
 E_ARGUMENT, E_COMMAND, E_SETUP, E_PAGE, E_UNSUPPORTED = -993, -992, -991, -989, -986
@@ -31,10 +32,23 @@ ERROR_TEXT = {
     E_PAGE: "Command not valid on this page.", E_UNSUPPORTED: "Unsupported command.",
     E_DURING_TEST: "Command not valid during test execution.", E_NO_SMU: "SMU not present.",
     E_USER_MODE: "Command not valid in User mode.", E_SYSTEM_MODE: "Command not valid in System mode.",
+    **PMU_ERROR_TEXT,
 }
 PLC = {1: 0.1, 2: 1.0, 3: 10.0}
 MAX_V, MIN_ICC_A, LIST_MAX = 210.0, 100e-9, 4096
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[Ee][-+]?\d+)?"
+
+
+class _NoReply(str):
+    """Reply sentinel for an injected timeout: the pyvisa-sim device queues nothing (``encode`` gives
+    pyvisa-sim's ``NoResponse``), so the client's read times out as on a hung instrument."""
+
+    def encode(self, *args, **kwargs):  # type: ignore[override]
+        from pyvisa_sim.component import NoResponse
+        return NoResponse
+
+
+NO_REPLY = _NoReply("")
 
 
 class KxciFault(Exception):
@@ -64,6 +78,8 @@ class SimConfig:
     tcpip_resource: str = "TCPIP0::k4200.sim::1225::SOCKET"
     gpib_resource: str = "GPIB0::17::INSTR"
     load: str = "memristor"           # "memristor", "open", or "resistor:<ohms>" (calibration load)
+    pmu_top_channel: int = 1          # PMU channel wired (through its RPM) to the top electrode; bottom grounded
+    faults: dict = field(default_factory=dict)   # fault injection, see Kxci4200.faults
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -135,7 +151,19 @@ class Kxci4200:
         self.die = die if die is not None else self._make_die(config)
         self.open_load = OpenCircuit(seed=config.seed + 10_007)
         self.clock_s = 0.0
-        self.faults: dict[str, Any] = {}
+        # Fault injection (tests and drills). Keys, each optional:
+        #   "no_reply": {"match": prefix, "after": k, "count": n}  -> the next n matching commands after k
+        #               matches get no reply at all (the client times out); the command is not executed
+        #   "error":    {"match": prefix, "code": -966, "after": k, "count": n} -> the command fails with code
+        #   "drop":     {"match": prefix, "after": k} -> from that command on the connection is lost
+        #               (pyvisa VisaIOError VI_ERROR_CONN_LOST on every write)
+        #   "device":   {"kind": "short"|"open"|..., "at_execute": n} -> dut.force_fault(kind) when the
+        #               n-th :PMU:EXECUTE (or ME1/ME3 test) starts, i.e. mid-run
+        self.faults: dict[str, Any] = dict(config.faults)
+        self._fault_hits: dict[str, int] = {}
+        self._dropped = False
+        self._n_tests = 0
+        self.pmu = SimPmu(self)
         self.reset_all()
 
     # --- construction -----------------------------------------------------------------------------
@@ -179,16 +207,49 @@ class Kxci4200:
         self.buffer = TestBuffer()
         self.status = 0
         self.last_error: tuple[int, str] = (0, "")
-        self.pmu_out = {1: False, 2: False}
+        if hasattr(self, "pmu"):
+            self.pmu.init(0)   # *RST clears PMU data and deletes Segment-Arb sequences (KXCI-E p. 4-5)
+
+    @property
+    def pmu_out(self) -> dict[int, bool]:
+        return {n: c.output for n, c in self.pmu.ch.items()}
+
+    # --- fault injection ----------------------------------------------------------------------------
+    def _fault_for(self, key: str, cmd: str) -> dict | None:
+        f = self.faults.get(key)
+        if not f or not cmd.upper().startswith(str(f.get("match", "")).upper()):
+            return None
+        hit = self._fault_hits.get(key, 0)
+        self._fault_hits[key] = hit + 1
+        after, count = int(f.get("after", 0)), f.get("count", 1)
+        if hit < after or (count is not None and hit >= after + int(count)):
+            return None
+        return f
+
+    def _start_test_hook(self) -> None:
+        """Called when a test (``:PMU:EXECUTE``, ``ME1``/``ME3``) starts: injects a device fault on cue."""
+        self._n_tests += 1
+        f = self.faults.get("device")
+        if f and int(f.get("at_execute", 1)) == self._n_tests and hasattr(self.dut, "force_fault"):
+            self.dut.force_fault(f.get("kind", "short"))
 
     # --- entry point ------------------------------------------------------------------------------
     def handle(self, message: str) -> str | None:
         """Execute one message (possibly several commands); return its data reply or None (= ACK)."""
         reply = None
         for cmd in split_commands(message):
+            if self._dropped or self._fault_for("drop", cmd):
+                self._dropped = True
+                from pyvisa import constants, errors
+                raise errors.VisaIOError(constants.VI_ERROR_CONN_LOST)
+            if self._fault_for("no_reply", cmd):
+                return NO_REPLY
+            f = self._fault_for("error", cmd)
             try:
+                if f:
+                    raise KxciFault(int(f.get("code", E_COMMAND)), "injected")
                 r = self.execute(cmd)
-            except KxciFault as f:
+            except (KxciFault, PmuFault) as f:
                 self._error(f.code, cmd)
                 r = None
             except (ValueError, IndexError, KeyError, TypeError):
@@ -458,6 +519,7 @@ class Kxci4200:
         self._page("MD")
         if code not in (1, 3):
             raise KxciFault(E_UNSUPPORTED if code == 2 else E_ARGUMENT)
+        self._start_test_hook()
         self._run_sweep(append=(code == 3))
         return None
 
@@ -652,20 +714,9 @@ class Kxci4200:
             raise KxciFault(E_UNSUPPORTED, "voltmeters are not simulated")
         return self._reading(self._smu(rest), "V")
 
-    # --- pulse card (Segment-Arb lands with the pulse engines) --------------------------------------
+    # --- pulse card: Segment-Arb (sim_backend/pmu.py) -------------------------------------------------
     def _pmu(self, up: str) -> str | None:
-        m = re.match(r"^:PMU:OUTPUT:STATE\s*([12])\s*,\s*([01])$", up)
-        if m:
-            self.pmu_out[int(m.group(1))] = m.group(2) == "1"
-            return None
-        m = re.match(r"^:PMU:INIT\s*([01])$", up)
-        if m:
-            self.pmu_out = {1: False, 2: False}
-            return None
-        if up == ":PMU:ABORT":
-            self.pmu_out = {1: False, 2: False}
-            return None
-        raise KxciFault(E_UNSUPPORTED, up)
+        return self.pmu.handle(up)
 
 
 # commands of the manual that this simulator does not implement: "unsupported", not "syntax"

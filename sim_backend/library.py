@@ -88,9 +88,24 @@ class LabrcSimLibrary(SimVisaLibrary):
             return load_config(path).sim_config()
         return SimConfig()
 
+    def _route(self, resource_name: str) -> str:
+        """The simulator answers on any host at port 1225 (KXCI's socket) and on its GPIB address."""
+        try:
+            p = rname.parse_resource_name(resource_name)
+        except rname.InvalidResourceName:
+            raise errors.VisaIOError(constants.StatusCode.error_invalid_resource_name) from None
+        if p.interface_type_const == constants.InterfaceType.tcpip and p.resource_class == "SOCKET" \
+                and str(getattr(p, "port", "")) == rname.parse_resource_name(self.config.tcpip_resource).port:
+            return self.config.tcpip_resource
+        if rname.to_canonical_name(resource_name) in self.devices.list_resources():
+            return rname.to_canonical_name(resource_name)
+        raise errors.VisaIOError(constants.StatusCode.error_resource_not_found)
+
     def open(self, session, resource_name, access_mode=constants.AccessModes.no_lock,
              open_timeout=constants.VI_TMO_IMMEDIATE):
-        sess, status = super().open(session, resource_name, access_mode, open_timeout)
+        """Open the simulated 4200; an unknown resource raises instead of opening silently."""
+        target = self._route(resource_name)
+        sess, status = super().open(session, target, access_mode, open_timeout)
         if status != constants.StatusCode.success:
             raise errors.VisaIOError(status)
         return sess, status

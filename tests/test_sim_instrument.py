@@ -98,8 +98,12 @@ def test_a_data_query_that_fails_raises_instead_of_returning_ack(resistor_4200):
 
 def test_unknown_resource_is_refused_not_opened_silently():
     rm = pyvisa.ResourceManager(LabrcSimLibrary.create())
-    with pytest.raises(visa_errors.VisaIOError):
-        rm.open_resource("TCPIP0::10.0.0.9::1225::SOCKET")
+    for bad in ("TCPIP0::10.0.0.9::5025::SOCKET", "GPIB0::5::INSTR", "USB0::0x05E6::0x2450::1::INSTR"):
+        with pytest.raises(visa_errors.VisaIOError):
+            rm.open_resource(bad)
+    # the KXCI socket answers on any host name, as the real instrument would on its IP
+    assert rm.open_resource("TCPIP0::192.0.2.7::1225::SOCKET", read_termination="\0",
+                            write_termination="\0").query("ID").startswith("KI4200A")
     assert set(rm.list_resources("?*")) == {ETHERNET, GPIB}
 
 

@@ -1,0 +1,56 @@
+"""Small SMU operations the protocols compose: a compliance-limited SET sweep, a RESET sweep, a read.
+
+Each is one system-mode list sweep (≤ 4096 points, one compliance per list) through the driver's
+public ``list_sweep``; the SMU clamps at the compliance, so these are what programs a level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import RunContext
+
+
+def ramp(v_peak_v: float, step_v: float) -> np.ndarray:
+    """0 → v_peak → 0 staircase without the starting 0 V point (it ends at 0 V)."""
+    n = max(int(round(abs(v_peak_v) / step_v)), 1)
+    up = np.linspace(0.0, v_peak_v, n + 1)[1:]
+    return np.round(np.concatenate([up, up[-2::-1], [0.0]]), 9)
+
+
+@dataclass
+class SweepOut:
+    v_v: np.ndarray
+    i_a: np.ndarray
+    compliance: np.ndarray
+    t_s: float          # instrument time the list took (s)
+
+    @property
+    def i_peak_a(self) -> float:
+        return float(np.max(np.abs(self.i_a)))
+
+    @property
+    def switch_v(self) -> float:
+        """First voltage where the SMU went into compliance (NaN if never)."""
+        k = np.flatnonzero(self.compliance)
+        return float(self.v_v[k[0]]) if k.size else float("nan")
+
+
+def sweep(ctx: RunContext, v_list: np.ndarray, icc_a: float, delay_s: float, integration: int = 1) -> SweepOut:
+    r = ctx.instrument.list_sweep(ctx.top_smu, v_list, icc_a, delay_s, 0.0, integration, ctx.ground_smu,
+                                  should_stop=ctx.should_stop)
+    return SweepOut(r.v_set_v, r.i_meas_a, r.compliance, float(r.t_s[-1]) if len(r) else 0.0)
+
+
+def read(ctx: RunContext, v_read_v: float, n_read: int, rest_s: float, width_s: float,
+         icc_read_a: float = 10e-3) -> tuple[float, float]:
+    """Rest at 0 V for ``rest_s`` (the volatile state relaxes, the non-volatile one stays), then
+    ``n_read`` points at ``v_read_v``; returns (mean current A, conductance S)."""
+    n_rest = int(np.ceil(rest_s / width_s)) if rest_s > 0 else 0
+    v = np.concatenate([np.zeros(n_rest), np.full(n_read, v_read_v)])
+    r = ctx.instrument.list_sweep(ctx.top_smu, v, icc_read_a, width_s, 0.0, 1, ctx.ground_smu,
+                                  should_stop=ctx.should_stop)
+    i = float(np.mean(r.i_meas_a[n_rest:]))
+    return i, i / v_read_v
