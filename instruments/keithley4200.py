@@ -124,6 +124,9 @@ def parse_readings(reply: str) -> tuple[np.ndarray, np.ndarray]:
     text = reply.strip()
     if not text:
         return np.empty(0, np.float64), np.empty(0, "<U1")
+    fast = _parse_fixed_width(text)
+    if fast is not None:
+        return fast
     try:
         values = np.array(text.translate(_STRIP_LETTERS).split(","), dtype=np.float64)
     except ValueError:
@@ -134,6 +137,42 @@ def parse_readings(reply: str) -> tuple[np.ndarray, np.ndarray]:
     status = np.where(letters == "", "N", letters)
     values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
     return values, status
+
+
+_DIGITS = np.array([1, 3, 4, 5, 6, 7, 8])       # digit columns of "±D.DDDDDDE±EE"
+_SCALE = 10.0 ** -np.arange(7)
+_POW10 = 10.0 ** np.arange(-300, 300, dtype=np.float64)
+
+
+def _parse_fixed_width(text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vectorized parse of the fixed-width ``X±D.DDDDDDE±EE`` form (7 digits), or None if not that form."""
+    raw = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+    for width, lettered in ((15, True), (14, False)):
+        if (raw.size + 1) % width:
+            continue
+        n = (raw.size + 1) // width
+        rows = np.empty(n * width, np.uint8)
+        rows[:-1], rows[-1] = raw, ord(",")
+        rows = rows.reshape(n, width)
+        body = rows[:, 1:] if lettered else rows
+        if not (np.all(rows[:, -1] == ord(",")) and np.all(body[:, 2] == ord(".")) and np.all(body[:, 9] == ord("E"))
+                and np.all((body[:, 0] == ord("+")) | (body[:, 0] == ord("-")))):
+            continue
+        d = body[:, _DIGITS].astype(np.int64) - ord("0")
+        ex = (body[:, 11].astype(np.int64) - ord("0")) * 10 + body[:, 12] - ord("0")
+        if d.min() < 0 or d.max() > 9 or ex.min() < 0 or ex.max() > 99:
+            continue
+        ex = np.where(body[:, 10] == ord("-"), -ex, ex)
+        values = (d @ _SCALE) * _POW10[ex + 300] * np.where(body[:, 0] == ord("-"), -1.0, 1.0)
+        if lettered:
+            status = rows[:, 0].astype(np.uint32).view("<U1")
+            if not np.all(np.isin(status, list(_LETTERS))):
+                continue
+        else:
+            status = np.full(n, "N", "<U1")
+        values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
+        return values, status
+    return None
 
 
 def _parse_user_reading(reply: str) -> Reading:
@@ -404,11 +443,14 @@ class Keithley4200(Instrument):
 
     def list_sweep(self, smu: int, voltages_v: np.ndarray, icc_a: float, delay_s: float,
                    hold_s: float = 0.0, integration: int = 2, ground_smu: int | None = None,
-                   should_stop: Callable[[], bool] | None = None, timeout_s: float | None = None) -> SweepResult:
+                   should_stop: Callable[[], bool] | None = None, timeout_s: float | None = None,
+                   fetch: tuple[str, ...] = ("I", "V", "T")) -> SweepResult:
         """Run a system-mode ``VL`` list sweep (≤ 4096 points) and return every point with its status letter.
 
         Completion is detected by polling the status byte; ``should_stop`` is checked while polling
-        and aborts the test with ``ME4``.
+        and aborts the test with ``ME4``. ``fetch`` chooses the ``DO`` transfers: current (always,
+        it carries the status letters), measured voltage ``V`` and timestamps ``T``; what is not
+        fetched is NaN (long endurance bursts fetch only the current).
         """
         cmds = self.plan_list_sweep(smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu)
         v = np.asarray(voltages_v, dtype=np.float64)
@@ -422,8 +464,9 @@ class Keithley4200(Instrument):
         expected_s = hold_s + v.size * (delay_s + plc_s)
         self.wait_for_test(timeout_s if timeout_s is not None else 10.0 + 3.0 * expected_s, should_stop)
         i_a, status = parse_readings(self.query(f"DO 'I{smu}'"))
-        v_meas, _ = parse_readings(self.query(f"DO 'V{smu}'"))
-        t_s, _ = parse_readings(self.query(f"DO 'CH{smu}T'"))
+        nan = np.full(v.size, np.nan)
+        v_meas = parse_readings(self.query(f"DO 'V{smu}'"))[0] if "V" in fetch else nan
+        t_s = parse_readings(self.query(f"DO 'CH{smu}T'"))[0] if "T" in fetch else nan
         if not (i_a.size == v_meas.size == t_s.size == v.size):
             raise KXCIError(-991, f"sweep returned {i_a.size}/{v_meas.size}/{t_s.size} points, expected {v.size}")
         return SweepResult(v, v_meas, i_a, t_s, status)

@@ -66,8 +66,14 @@ def fmt_num(value: float, name: str = "value") -> str:
 
 
 def fmt_list(values: Iterable[float], name: str = "values") -> str:
-    """Format many numbers as a comma-separated KXCI field list (each ≤ 12 characters)."""
-    return ",".join(fmt_num(v, name) for v in values)
+    """Format many numbers as a comma-separated KXCI field list (each ≤ 12 characters).
+
+    Pulse trains repeat a few levels thousands of times: each distinct value is formatted once.
+    """
+    a = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    uniq, inv = np.unique(a, return_inverse=True)
+    texts = np.array([fmt_num(u, name) for u in uniq], dtype=object)
+    return ",".join(texts[inv].tolist())
 
 
 def check_finite(value: float, name: str) -> float:

@@ -65,8 +65,10 @@ def _config(ctx: click.Context, overrides: tuple[str, ...] = ()):
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; touch no instrument.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--plot/--no-plot", default=False, help="Draw the run's figure at the end.")
+@click.option("--cycles", type=int, default=None, help="Shorthand for --param cycles=N.")
+@click.option("--campaign", is_flag=True, help="spike-train: patterns x cycles x devices (--param campaign=true).")
 @click.pass_context
-def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot):
+def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot, cycles, campaign):
     """Run PROTOCOL (see `labrc protocols`) and stream it to a new HDF5 run file."""
     from protocols import get_protocol
 
@@ -79,6 +81,10 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
             values.update({k: str(v) for k, v in tomllib.loads(Path(params_file).read_text()).items()})
         except tomllib.TOMLDecodeError as exc:
             _fail(f"{params_file}: not valid TOML: {exc}")
+    if cycles is not None:
+        values["cycles"] = str(cycles)
+    if campaign:
+        values["campaign"] = "true"
     values.update(_parse_kv(params, "--param"))
     try:
         proto = get_protocol(protocol).from_options(preset, values)

@@ -41,13 +41,38 @@ def plot_iv(reader: RunReader, out: Path) -> Path:
     return out
 
 
-PLOTTERS = {"iv": plot_iv}
+def plot_endurance(reader: RunReader, out: Path) -> Path:
+    """Endurance, paper Fig. 3 style: ON and OFF currents and ON/OFF versus cycle on log axes."""
+    c = reader.stream("cycles")
+    n = c["seq"] + 1
+    stride = max(1, n.size // 20000)            # a readable figure for 10^7 cycles
+    sl = slice(None, None, stride)
+    fig, (ax_i, ax_r) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, constrained_layout=True)
+    ax_i.loglog(n[sl], np.abs(c["i_write"][sl]), ".", ms=2, label="ON (write / read after SET)")
+    ax_i.loglog(n[sl], np.abs(c["i_read_before"][sl]) + 1e-15, ".", ms=2, label="OFF (read, 0.1 V)")
+    if reader.metadata.get("protocol") == "nonvolatile-endurance":
+        ax_i.lines[0].set_ydata(np.abs(c["i_read_after"][sl]))
+    ax_i.set(ylabel="|I| (A)", title=f"{reader.metadata.get('protocol')}  {reader.run_id[:8]}  {reader.device}")
+    ax_i.legend(fontsize=8)
+    ax_r.loglog(n[sl], c["on_off"][sl], ".", ms=2, color="k")
+    thr = reader.metadata.get("parameters", {}).get("on_off_min")
+    if thr:
+        ax_r.axhline(thr, color="r", ls=":", lw=1)
+    ax_r.set(xlabel="cycle", ylabel="ON/OFF")
+    if reader.reason:
+        ax_r.set_title(reader.reason, fontsize=8)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
 
 
 def plot_run(reader: RunReader, out: Path | None = None) -> Path:
-    """Draw the figure for the run's type next to the run file (or to ``out``)."""
-    fn = PLOTTERS.get(reader.run_type)
-    if fn is None:
-        raise ValueError(f"no plot for run type {reader.run_type!r}; known: {', '.join(PLOTTERS)}")
+    """Draw the run's figure (each protocol owns its plot) next to the run file, or to ``out``."""
+    from protocols import PROTOCOLS
+    name = reader.metadata.get("protocol", "")
+    cls = PROTOCOLS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown protocol {name!r} in {reader.path}")
     out = Path(out) if out else Path(reader.path).with_suffix(".png")
-    return fn(reader, out)
+    cls.plot(reader, out)
+    return out

@@ -113,20 +113,23 @@ def sim_snapshot(core) -> dict:
     die = core.die
     if die is None:
         devices = []
-    elif hasattr(die, "device"):
-        devices = [die.device(k).get_state() for k in range(core.config.n_devices)]
+    elif hasattr(die, "device"):   # only devices that were under the probes can have changed
+        devices = {str(k): die.device(k).get_state() for k in sorted(core.touched)}
     else:
-        devices = [die.get_state()]
-    return {"clock_s": core.clock_s, "devices": devices, "open_load": core.open_load.get_state()}
+        devices = {"0": die.get_state()}
+    return {"clock_s": core.clock_s, "devices": devices, "device_index": core.config.device_index,
+            "open_load": core.open_load.get_state()}
 
 
 def sim_restore(core, snap: dict) -> None:
     die = core.die
     if die is not None and hasattr(die, "device"):
-        for k, st in enumerate(snap["devices"]):
-            die.device(k).set_state(st)
+        for k, st in snap["devices"].items():
+            die.device(int(k)).set_state(st)
+        core.touched.update(int(k) for k in snap["devices"])
+        core.config.device_index = int(snap.get("device_index", core.config.device_index))
     elif die is not None:
-        die.set_state(snap["devices"][0])
+        die.set_state(snap["devices"]["0"])
     core.open_load.set_state(snap["open_load"])
     core.clock_s = float(snap["clock_s"])
 
@@ -246,7 +249,9 @@ def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer:
             bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit="pt", delay=1.0,
                        desc=protocol.name, leave=False)
         ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log,
-                         start_block=start, resume=point, wait=_waiter(core, stop))
+                         start_block=start, resume=point, wait=_waiter(core, stop),
+                         select_device=_device_selector(core, cfg),
+                         n_devices=core.config.n_devices if core is not None and hasattr(core.die, "device") else 1)
         for i, block in enumerate(protocol.execute(ctx)):
             if core is not None:
                 _write_checkpoint(writer.run_dir, start + i, sim_snapshot(core))
@@ -258,6 +263,9 @@ def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer:
                 bar.update(n)
         if stop():
             status, reason = "aborted", stop.reason
+        elif ctx.end_reason:
+            reason = ctx.end_reason
+            log(reason, "warning")
     except InstrumentAborted:
         status, reason = "aborted", stop.reason or "test aborted"
     except KeyboardInterrupt:
@@ -290,6 +298,21 @@ def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
         while not stop() and time.monotonic() < end:
             time.sleep(min(0.2, max(end - time.monotonic(), 0.0)))
     return sleep
+
+
+def _device_selector(core, cfg: Config) -> Callable[[int], None]:
+    """On the simulator, put device k of the die under the probes; on hardware refuse any other device."""
+    from protocols.base import ParameterError
+
+    def select(k: int) -> None:
+        if core is not None and hasattr(core.die, "device"):
+            if not 0 <= k < core.config.n_devices:
+                raise ParameterError(f"device {k} is not on the die (0..{core.config.n_devices - 1})")
+            core.config.device_index = int(k)
+        elif k != cfg.sim.device and core is None:
+            raise ParameterError(f"device {k}: on hardware the probes stay on one device per run; "
+                                 "run the campaign once per device")
+    return select
 
 
 def _safe_shutdown(instr: Keithley4200, log: Callable[..., None]) -> dict:

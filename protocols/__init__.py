@@ -1,12 +1,14 @@
 """Protocols of the paper, by command-line name. Each plans blocks; :mod:`labrc.runner` executes them."""
 
 from .base import ParameterError, Plan, Protocol
+from .endurance import NonvolatileEndurance, VolatileEndurance
 from .icc_set import IccSet
 from .iv_sweep import IVSweep
 from .reconfigure import Reconfigure
 from .retention import Retention
+from .spike_train import SpikeTrain
 
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep, IccSet, Retention, Reconfigure)}
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep, VolatileEndurance, NonvolatileEndurance, IccSet, SpikeTrain, Retention, Reconfigure)}
 
 
 def get_protocol(name: str) -> type[Protocol]:
@@ -17,4 +19,5 @@ def get_protocol(name: str) -> type[Protocol]:
         raise ParameterError(f"unknown protocol {name!r}; protocols are: {', '.join(PROTOCOLS)}") from None
 
 
-__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep", "IccSet", "Retention", "Reconfigure"]
+__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep", "IccSet", "Retention", "Reconfigure", "SpikeTrain",
+           "VolatileEndurance", "NonvolatileEndurance"]

@@ -107,6 +107,11 @@ class RunContext:
     start_block: int = 0
     resume: dict = field(default_factory=dict)   # protocol-specific continuation values (seq0, t_offset, ...)
     wait: Callable[[float], None] = lambda s: None  # let time pass: host time on hardware, virtual on the simulator
+    # move to device k of the die: the simulator switches its device under test; on hardware only k equal
+    # to the configured device is possible (the operator moves the probes between runs), else ParameterError
+    select_device: Callable[[int], None] = lambda k: None
+    n_devices: int = 1          # devices reachable by select_device (the simulated die; 1 on hardware)
+    end_reason: str = ""        # set by a protocol that ends early on purpose (e.g. device failure)
 
 
 class Protocol:
@@ -149,6 +154,11 @@ class Protocol:
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         """Yield one ``{stream: columns}`` mapping per block, checking ``ctx.should_stop`` between blocks."""
         raise NotImplementedError
+
+    @classmethod
+    def plot(cls, reader: Any, out: Any) -> Any:
+        """Draw the run's paper-style figure to ``out`` (PNG); protocols without one raise ValueError."""
+        raise ValueError(f"no plot for protocol {cls.name!r}")
 
     @classmethod
     def summary(cls, reader: Any) -> dict[str, Any]:

@@ -143,6 +143,53 @@ def eng(values: np.ndarray, digits: int = 5) -> list[str]:
     return [f"{m:.{d}f}E{e:+03d}" for m, d, e in zip(mant.tolist(), dec.tolist(), e3.tolist())]
 
 
+_POW10 = 10.0 ** np.arange(-300, 308, dtype=np.float64)   # _POW10[k] = 10**(k-300)
+
+
+def sci_list(values: np.ndarray, digits: int = 7, letters: np.ndarray | None = None) -> str:
+    """``X±N.NNNNNNE±NN,…``: the ``DO`` data format of KXCI-E p. 3-1, built for a whole block at once.
+
+    The 7-digit case (the 4200A's resolution) is composed as a numpy byte matrix (no Python call per
+    value); other resolutions use ``%`` formatting.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n == 0:
+        return ""
+    v = np.where(np.abs(v) < 1e-99, 0.0, np.clip(v, -9.999999e98, 9.999999e98))
+    if digits != 7:
+        body = (("%+." + str(max(digits - 1, 2)) + "E,") * n) % tuple(v.tolist())
+        rows = np.frombuffer(body.encode("ascii"), dtype=np.uint8).reshape(n, -1)
+    else:
+        a = np.abs(v)
+        nz = a > 0
+        e = np.zeros(n, np.int64)
+        e[nz] = np.floor(np.log10(a[nz])).astype(np.int64)
+        m = np.zeros(n, np.int64)
+        m[nz] = np.rint(a[nz] * _POW10[306 - e[nz]]).astype(np.int64)   # a / 10**(e-6)
+        over = m >= 10_000_000                 # rounding carried into the next decade
+        m[over] //= 10
+        e[over] += 1
+        under = nz & (m < 1_000_000)           # float error just below a decade
+        m[under] *= 10
+        e[under] -= 1
+        rows = np.empty((n, 14), np.uint8)
+        rows[:, 0] = np.where(v < 0, ord("-"), ord("+"))
+        for j in range(7):
+            rows[:, 1 + j + (j > 0)] = ord("0") + (m // 10 ** (6 - j)) % 10
+        rows[:, 2] = ord(".")
+        rows[:, 9] = ord("E")
+        rows[:, 10] = np.where(e < 0, ord("-"), ord("+"))
+        ae = np.abs(e)
+        rows[:, 11] = ord("0") + ae // 10
+        rows[:, 12] = ord("0") + ae % 10
+        rows[:, 13] = ord(",")
+    if letters is not None:
+        lead = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8).reshape(n, 1)
+        rows = np.hstack([lead, rows])
+    return rows.tobytes()[:-1].decode("ascii")
+
+
 class Kxci4200:
     """One simulated 4200A-SCS chassis: SMUs, the KXCI state machine, the die under the probes."""
 
@@ -151,6 +198,8 @@ class Kxci4200:
         self.die = die if die is not None else self._make_die(config)
         self.open_load = OpenCircuit(seed=config.seed + 10_007)
         self.clock_s = 0.0
+        self.touched: set[int] = set()    # devices of the die that were under the probes (for checkpoints)
+        self.internal_errors: list[str] = []   # simulator bugs, answered as an instrument error, kept here
         # Fault injection (tests and drills). Keys, each optional:
         #   "no_reply": {"match": prefix, "after": k, "count": n}  -> the next n matching commands after k
         #               matches get no reply at all (the client times out); the command is not executed
@@ -183,6 +232,7 @@ class Kxci4200:
         if self.die is None:
             return self.open_load
         if hasattr(self.die, "device"):
+            self.touched.add(self.config.device_index)
             return self.die.device(self.config.device_index)
         return self.die
 
@@ -254,6 +304,10 @@ class Kxci4200:
                 r = None
             except (ValueError, IndexError, KeyError, TypeError):
                 self._error(E_ARGUMENT, cmd)
+                r = None
+            except Exception as exc:  # noqa: BLE001 - a simulator bug must not hang the client
+                self.internal_errors.append(f"{cmd!r}: {type(exc).__name__}: {exc}")
+                self._error(E_SETUP, cmd)
                 r = None
             if r is not None:
                 reply = r
@@ -392,9 +446,8 @@ class Kxci4200:
         stat[k:] = "N"
         self.status &= ~1
         if name.endswith("T") and name.startswith("CH"):
-            return ",".join(eng(vals, self.resolution))
-        return ",".join(s + " " + t if not t.startswith("-") else s + t
-                        for s, t in zip(stat.tolist(), eng(vals, self.resolution)))
+            return sci_list(vals, self.resolution)
+        return sci_list(vals, self.resolution, stat)
 
     def _cmd_RD(self, rest: str) -> str:
         parts = _args(rest)
@@ -441,7 +494,7 @@ class Kxci4200:
         a = _args(rest)
         n = self._smu(a[0])
         master, comp = int(a[1]), float(a[2])
-        vals = np.array([float(x) for x in a[3:]], dtype=np.float64)
+        vals = np.array(a[3:], dtype=np.float64)
         if master not in (0, 1) or not 1 <= vals.size <= LIST_MAX or np.any(np.abs(vals) > MAX_V):
             raise KxciFault(E_ARGUMENT)
         if abs(comp) > 0.105 or comp == 0:
@@ -600,6 +653,10 @@ class Kxci4200:
         open_circuit = not np.any(icc)
         if open_circuit:
             return self.open_load.apply_segments(np.zeros_like(v_dev), dt, np.inf)
+        k = _period(v_dev, dt, icc)
+        if k and hasattr(dut, "apply_cycles"):   # a burst of identical cycles: the vectorized path
+            r = dut.apply_cycles(v_dev[:k], dt[:k], icc[:k], v_dev.size // k)
+            return type(r)(*(a.reshape(-1) for a in (r.i_a, r.v_dev_v, r.compliance)))
         return dut.apply_segments(v_dev, dt, icc)
 
     def _terminal_readings(self, n: int, v_prog: np.ndarray, res, flip, comps):
@@ -724,6 +781,16 @@ _KNOWN_UNSIMULATED = {"AC", "RI", "RV", "VP", "IP", "IR", "IL", "IC", "SC", "FS"
                       "XT", "IN", "NR", "WT", "SV", "GT", "MP", "DS", "EX", "GP", "GN", "GD", "GR", "AB",
                       "PA", "PD", "PE", "PG", "PH", "PN", "PO", "PS", "PT", "PV", "RP", "TO", "TS", "VF"}
 _ARGLESS = re.compile(r"^(DE|SS|SM|MD|US|UL|BC|ID|SP|\*RST|\*IDN\?|\*OPT\?|IT[1-3]|DR[01]|ME[1-4]|RS[3-7])$")
+
+
+def _period(v: np.ndarray, dt: np.ndarray, icc: np.ndarray, k_max: int = 64) -> int:
+    """Smallest period k (≥ 2 repeats) of a piecewise-constant drive, or 0 if it is not periodic."""
+    n = v.size
+    for k in range(1, min(k_max, n // 2) + 1):
+        if n % k == 0 and np.array_equal(v[k:], v[:-k]) and np.array_equal(dt[k:], dt[:-k]) \
+                and np.array_equal(icc[k:], icc[:-k]):
+            return k
+    return 0
 
 
 def split_commands(message: str) -> list[str]:

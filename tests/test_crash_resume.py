@@ -17,7 +17,7 @@ import pytest
 
 from labrc.store import RunReader
 
-N_SWEEPS, STEP_V = 30, 0.001          # 30 sweeps × 4001 points: a few seconds of run time
+N_SWEEPS, STEP_V = 150, 0.001          # 150 sweeps × 4001 points: a few seconds of run time
 PER_SWEEP = 4001
 RUN_ARGS = ["run", "iv-sweep", "--preset", "volatile", "--param", f"repeats={N_SWEEPS}",
             "--param", f"step_v={STEP_V}", "--no-progress"]
@@ -72,7 +72,7 @@ def test_kill_9_at_a_random_moment_leaves_a_readable_contiguous_file_and_resume_
     (tmp_path / "labrc.toml").write_text('[data]\ndir = "runs"\nflush_interval_s = 0.2\n')
     proc = start(tmp_path, *RUN_ARGS)
     wait_for_rows(tmp_path / "runs", PER_SWEEP)                 # streaming has begun
-    time.sleep(random.Random(trial).uniform(0.0, 0.8))          # then kill at a random moment
+    time.sleep(random.Random(trial).uniform(0.0, 1.5))          # then kill at a random moment
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     path = next((tmp_path / "runs").rglob("run.h5"))

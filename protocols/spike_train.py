@@ -1,0 +1,297 @@
+"""Spike-train stimulation of a volatile device: the virtual-reservoir input of the paper (Fig. 4).
+
+Paper (Results "Classification of neural firing patterns", Fig. 4b, Methods): the four firing-pattern
+classes (:mod:`protocols.patterns`) as 1 V / 20 ms spikes on one diffusive device; a −0.5 V / 5 ms read
+every 35 ms samples its state → 30 virtual nodes over 1050 ms per pattern. A **campaign** repeats
+P classes × C cycles on D devices (paper: 4 × 199 × 25 = 19,900 patterns) with ``ctx.select_device``.
+
+Engine — SMU list sweeps on a fixed time grid, every point measured:
+
+* the volatile (fading-memory) mode *is* the 1 µA compliance (``sim_backend.model``: without it a 1 V
+  spike grows a non-volatile filament); only the SMU has a compliance, the PMU has none;
+* a list point lasts ``delay + 0.1 PLC`` (IT1), so the finest grid is 1/600 s at 60 Hz (2 ms at 50 Hz), not
+  1 ms. The default ``dt_s = 1/600 s`` divides every paper duration exactly (spike 12 points, read 3,
+  period 21, pattern 630), so each pattern is ``rest_s`` at 0 V (the device returns to OFF; a 35 ms gap
+  suffices) followed by its 630-point window, and ⌊4096 / 660⌋ = 6 patterns share one list;
+* one list = one block = one stream append (≈ 4 s of instrument time), so a killed campaign resumes at
+  the next list with the same stimulus: each pattern's train is drawn from its own generator seeded by
+  (seed, device, cycle, class), independent of the blocking and of the engine settings.
+
+Node value = mean current over the read slot (A) and the read conductance I/V (S). A spike that covers a
+read slot (``overlap``): ``"clip"`` (default) — the grid wins: the read interrupts the spike, which resumes
+after the slot, so the 30 nodes stay uniformly spaced as the virtual-node concept needs; ``"defer"`` —
+the spike wins: the read moves to the first spike-free slot after its nominal time (its time is stored).
+Every such choice is a parameter and lands in the run file's metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from instruments.limits import LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A, SmuLimits
+from labrc.store import Column, Stream
+
+from .base import ParameterError, Plan, Protocol, RunContext, param
+from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
+
+IT1_PLC = 0.1
+
+
+@dataclass
+class SpikeTrainParams:
+    pattern_class: str = param("all", "", help="firing-pattern class, or all four",
+                               choices=("all", *CLASSES))
+    cycles: int = param(1, "", 1, 1_000_000, "patterns per class (per device in a campaign); paper 199")
+    campaign: bool = param(False, "", help="run classes × cycles × devices, moving between devices")
+    devices: int = param(25, "", 1, 10_000, "devices of a campaign (0 … devices-1); paper 25")
+    seed: int = param(0, "", 0, 2**63 - 1, "seed of the spike trains")
+    spike_v: float = param(1.0, "V", 0.0, 21.0, "spike amplitude")
+    spike_width_s: float = param(0.020, "s", 0.0, 1.0, "spike width (Fig. 4 caption 20 ms; Methods 25 ms)")
+    isi_mode: str = param("gap", "", help="ISI = spike end → next onset (gap) or onset → onset",
+                          choices=("gap", "onset"))
+    random_phase: bool = param(False, "", help="shift each train by a uniform offset (not in the paper)")
+    read_v: float = param(-0.5, "V", -21.0, 21.0, "read amplitude (non-destructive, opposite polarity)")
+    read_width_s: float = param(0.005, "s", 0.0, 1.0, "read slot width")
+    read_period_s: float = param(0.035, "s", 0.0, 10.0, "node sampling period; the slot ends each period")
+    n_nodes: int = param(30, "", 1, 1000, "virtual nodes per pattern (window = n_nodes × read_period_s)")
+    overlap: str = param("clip", "", help="spike over a read slot: clip the spike, or defer the read",
+                         choices=("clip", "defer"))
+    dt_s: float = param(1 / 600, "s", 1e-4, 1.0, "time step of the list (≥ 0.1 PLC; every point measured)")
+    line_frequency_hz: int = param(60, "Hz", help="mains frequency of the instrument (sets 0.1 PLC)",
+                                   choices=(50, 60))
+    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "SMU compliance: 1 µA = volatile mode")
+    rest_s: float = param(0.05, "s", 0.0, 10.0, "0 V before each pattern (device back to OFF)")
+
+
+def _n(t_s: float, dt_s: float, name: str) -> int:
+    """Grid points of a duration; refuse durations that are not whole multiples of dt_s."""
+    k = round(t_s / dt_s)
+    if abs(k * dt_s - t_s) > 1e-6 * max(t_s, dt_s):
+        raise ParameterError(f"{name}={t_s:g} s is not a multiple of dt_s={dt_s:g} s")
+    return int(k)
+
+
+class SpikeTrain(Protocol):
+    name = "spike-train"
+    run_type = "spike"
+    Params = SpikeTrainParams
+    description = "firing-pattern spike trains, 30 virtual nodes per pattern; --campaign: classes x cycles x devices (Fig. 4)"
+    presets = {"paper": dict(pattern_class="all", campaign=True, cycles=199, devices=25)}
+
+    # ----------------------------------------------------------------- geometry
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return CLASSES if self.params.pattern_class == "all" else (self.params.pattern_class,)
+
+    @property
+    def n_dev(self) -> int:
+        return self.params.devices if self.params.campaign else 1
+
+    @property
+    def per_device(self) -> int:
+        return len(self.classes) * self.params.cycles
+
+    @property
+    def points(self) -> tuple[int, int]:
+        """(rest points, window points) of one pattern."""
+        p = self.params
+        return _n(p.rest_s, p.dt_s, "rest_s"), p.n_nodes * _n(p.read_period_s, p.dt_s, "read_period_s")
+
+    @property
+    def per_list(self) -> int:
+        return max(LIST_POINTS_MAX // sum(self.points), 0)
+
+    def blocks(self) -> list[tuple[int, int, int]]:
+        """(device slot, first pattern, end pattern) of every block; patterns never span devices."""
+        k, m = self.per_list, self.per_device
+        return [(d, d * m + a, d * m + min(a + k, m)) for d in range(self.n_dev) for a in range(0, m, k)]
+
+    def read_slots(self) -> np.ndarray:
+        """Nominal first grid index of each read slot (the slot ends its period)."""
+        p = self.params
+        per, w = _n(p.read_period_s, p.dt_s, "read_period_s"), _n(p.read_width_s, p.dt_s, "read_width_s")
+        return np.arange(p.n_nodes) * per + per - w
+
+    # ----------------------------------------------------------------- checks and plan
+    def validate(self, limits) -> None:
+        super().validate(limits)
+        p = self.params
+        t_int = IT1_PLC / p.line_frequency_hz
+        if p.dt_s < t_int - 1e-12:
+            raise ParameterError(f"dt_s={p.dt_s:g} s is below the SMU's minimum point time 0.1 PLC = {t_int:g} s "
+                                 f"at {p.line_frequency_hz} Hz")
+        for name in ("spike_width_s", "read_width_s"):
+            if getattr(p, name) < p.dt_s - 1e-12:
+                raise ParameterError(f"{name}={getattr(p, name):g} s is below the engine's minimum dt_s={p.dt_s:g} s")
+        for name in ("spike_width_s", "read_width_s", "read_period_s", "rest_s"):
+            _n(getattr(p, name), p.dt_s, name)
+        if p.read_width_s >= p.read_period_s:
+            raise ParameterError(f"read_width_s={p.read_width_s:g} s must be below read_period_s={p.read_period_s:g} s")
+        if p.read_v == 0:
+            raise ParameterError("read_v must be non-zero (the node conductance is I/read_v)")
+        if self.per_list < 1:
+            raise ParameterError(f"one pattern has {sum(self.points)} points; a list sweep holds at most "
+                                 f"{LIST_POINTS_MAX} (raise dt_s or lower n_nodes/rest_s)")
+        for name, v in (("spike_v", p.spike_v), ("read_v", p.read_v)):
+            if not limits.v_min_v <= v <= limits.v_max_v:
+                raise ParameterError(f"{name}={v:g} V is outside the operator limits "
+                                     f"[{limits.v_min_v:g}, {limits.v_max_v:g}] V")
+        if p.icc_a > limits.icc_max_a:
+            raise ParameterError(f"icc_a={p.icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
+        SmuLimits().check_voltage_source(np.array([p.spike_v, p.read_v]), p.icc_a, "icc_a")
+        if len(self.classes) * p.cycles * self.n_dev > limits.cycles_max:
+            raise ParameterError(f"{len(self.classes) * p.cycles * self.n_dev} patterns exceed limits.cycles_max="
+                                 f"{limits.cycles_max}")
+
+    def schema(self) -> dict[str, Stream]:
+        p, (_, w) = self.params, self.points
+        nn = (p.n_nodes,)
+        return {"patterns": Stream(columns=(
+            Column("seq", "i8"), Column("device", "i4"), Column("cycle", "i4"), Column("cls", "i1"),
+            Column("n_spikes", "i2"), Column("onsets", "f8", "s", (MAX_SPIKES,)),
+            Column("node_i", "f8", "A", nn), Column("node_g", "f8", "S", nn), Column("node_t", "f4", "s", nn),
+            Column("node_comp", "u1", "", nn), Column("trace", "f4", "A", (w,)), Column("t", "f8", "s")),
+            chunk_rows=64, signal="node_g")}
+
+    def plan(self) -> Plan:
+        p = self.params
+        blocks = self.blocks()
+        n = self.n_dev * self.per_device
+        return Plan(n_blocks=len(blocks), n_points=n, n_commands=24 * len(blocks),
+                    eta_s=n * sum(self.points) * p.dt_s, engine=f"SMU list sweeps at Icc = {p.icc_a:g} A on a {p.dt_s:g} s grid",
+                    notes=[f"{len(self.classes)} classes × {p.cycles} cycles × {self.n_dev} devices = {n} patterns "
+                           f"(rows); {sum(self.points)} points each, {self.per_list} per list",
+                           f"{p.n_nodes} nodes: {p.read_v:g} V / {p.read_width_s:g} s every {p.read_period_s:g} s"])
+
+    def resume_point(self, n_rows, last) -> dict:
+        n = n_rows.get("patterns", 0)
+        starts = [a for _, a, _ in self.blocks()]
+        k = int(np.searchsorted(starts, n))
+        t = last.get("patterns", {}).get("t")
+        t0 = float(t) + sum(self.points) * self.params.dt_s if t is not None and n else 0.0
+        return {"start_block": k, "seq0": starts[k] if k < len(starts) else n, "t_offset": t0}
+
+    # ----------------------------------------------------------------- stimulus
+    def stimulus(self, device: int, cycle: int, cls_index: int) -> np.ndarray:
+        """Spike onsets (MAX_SPIKES,) of one pattern, from its own seeded generator."""
+        p = self.params
+        rng = np.random.default_rng(np.random.SeedSequence([p.seed, device + 1, cycle, cls_index]))
+        return generate(CLASSES[cls_index], rng, 1, window_s=self.points[1] * p.dt_s, width_s=p.spike_width_s,
+                        isi_mode=p.isi_mode, random_phase=p.random_phase)[0]
+
+    def waveforms(self, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k, window) source voltages and (k, n_nodes) first index of each read slot."""
+        p = self.params
+        _, w = self.points
+        nr = _n(p.read_width_s, p.dt_s, "read_width_s")
+        spikes = spike_mask(onsets, w, p.dt_s, p.spike_width_s)
+        v = np.where(spikes, p.spike_v, 0.0)
+        slots = np.broadcast_to(self.read_slots(), (len(onsets), p.n_nodes)).copy()
+        if p.overlap == "defer":
+            for i in range(len(onsets)):
+                busy = np.convolve(spikes[i].astype(int), np.ones(nr, int))[nr - 1:]   # spike points in [j, j+nr)
+                free = np.flatnonzero(busy[: w - nr + 1] == 0)
+                nxt = 0
+                for j, s in enumerate(slots[i]):
+                    c = free[np.searchsorted(free, max(s, nxt)):]
+                    slots[i, j] = c[0] if c.size else min(max(s, nxt), w - nr)
+                    nxt = slots[i, j] + nr
+        idx = slots[:, :, None] + np.arange(nr)
+        np.put_along_axis(v, idx.reshape(len(onsets), -1), p.read_v, axis=1)
+        return v, slots
+
+    # ----------------------------------------------------------------- run
+    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+        p = self.params
+        if p.campaign and p.devices > ctx.n_devices:
+            raise ParameterError(f"devices={p.devices} exceeds the devices reachable here ({ctx.n_devices})")
+        rest, w = self.points
+        nr = _n(p.read_width_s, p.dt_s, "read_width_s")
+        delay_s = max(p.dt_s - IT1_PLC / p.line_frequency_hz, 0.0)
+        t = float(ctx.resume.get("t_offset", 0.0))
+        ncls, checked = len(self.classes), False
+        cls_idx = [CLASSES.index(c) for c in self.classes]
+        blocks = self.blocks()
+        for b in range(ctx.start_block, len(blocks)):
+            if ctx.should_stop():
+                return
+            d, a, e = blocks[b]
+            if p.campaign:
+                ctx.select_device(d)
+            r = np.arange(a, e) - d * self.per_device
+            cyc, cl = r // ncls, np.asarray(cls_idx)[r % ncls]
+            dev = d if p.campaign else -1
+            onsets = np.stack([self.stimulus(dev, int(c), int(k)) for c, k in zip(cyc, cl)])
+            v, slots = self.waveforms(onsets)
+            k = len(r)
+            wave = np.concatenate([np.zeros((k, rest)), v], axis=1).ravel()
+            res = ctx.instrument.list_sweep(ctx.top_smu, wave, p.icc_a, delay_s, 0.0, 1, ctx.ground_smu,
+                                            should_stop=ctx.should_stop)
+            if not checked and len(res) > 1:
+                step = float(res.t_s[1] - res.t_s[0])
+                if abs(step - p.dt_s) > 1e-3 * p.dt_s:
+                    raise RuntimeError(f"the instrument's point time is {step:g} s, not dt_s={p.dt_s:g} s: "
+                                       "set line_frequency_hz to the instrument's mains frequency")
+                checked = True
+            i = res.i_meas_a.reshape(k, rest + w)[:, rest:]
+            comp = res.compliance.reshape(k, rest + w)[:, rest:]
+            idx = slots[:, :, None] + np.arange(nr)
+            node_i = np.take_along_axis(i, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).mean(axis=2)
+            node_c = np.take_along_axis(comp, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).any(axis=2)
+            starts = t + np.arange(k) * (rest + w) * p.dt_s + rest * p.dt_s
+            t += float(res.t_s[-1])
+            yield {"patterns": {
+                "seq": np.arange(a, e, dtype=np.int64), "device": np.full(k, dev, np.int32),
+                "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),
+                "n_spikes": np.sum(~np.isnan(onsets), axis=1).astype(np.int16), "onsets": onsets,
+                "node_i": node_i, "node_g": node_i / p.read_v, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
+                "node_comp": node_c.astype(np.uint8), "trace": i.astype(np.float32), "t": starts}}
+
+    # ----------------------------------------------------------------- after the run
+    @classmethod
+    def summary(cls, reader) -> dict:
+        s = reader.stream("patterns")
+        out: dict = {"patterns": int(s["seq"].size), "devices": int(np.unique(s["device"]).size),
+                     "cycles": int(s["cycle"].max() + 1) if s["seq"].size else 0,
+                     "reads_in_compliance": float(s["node_comp"].mean()) if s["seq"].size else 0.0}
+        for k, name in enumerate(CLASSES):
+            m = s["cls"] == k
+            if m.any():
+                out[name] = {"patterns": int(m.sum()), "spikes_mean": float(s["n_spikes"][m].mean()),
+                             "node_g_mean_s": float(s["node_g"][m].mean())}
+        return out
+
+    @classmethod
+    def plot(cls, reader, out):
+        return plot_spike_train(reader, out)
+
+
+def plot_spike_train(reader, out):
+    """Fig. 4b style: the current trace of the first pattern of each class, spikes shaded, nodes marked."""
+    from labrc.plots import plt
+    s, prm = reader.stream("patterns"), reader.metadata["parameters"]
+    dt, wid = prm["dt_s"], prm["read_width_s"]
+    present = [k for k in range(len(CLASSES)) if np.any(s["cls"] == k)]
+    fig, axes = plt.subplots(len(present) or 1, 1, figsize=(10, 1.9 * max(len(present), 1) + 0.6),
+                             sharex=True, constrained_layout=True, squeeze=False)
+    for ax, k in zip(axes[:, 0], present):
+        j = int(np.flatnonzero(s["cls"] == k)[0])
+        tr = s["trace"][j]
+        t_ms = (np.arange(tr.size) + 1) * dt * 1e3
+        ax.plot(t_ms, tr * 1e6, lw=0.8, color="tab:blue")
+        for on in s["onsets"][j][~np.isnan(s["onsets"][j])]:
+            ax.axvspan(on * 1e3, (on + prm["spike_width_s"]) * 1e3, color="tab:orange", alpha=0.15, lw=0)
+        ax.plot((s["node_t"][j] - wid / 2) * 1e3, s["node_i"][j] * 1e6, "o", ms=3.5, color="tab:red",
+                label=f"{s['node_i'].shape[1]} virtual nodes")
+        ax.set_ylabel("I (µA)")
+        ax.set_title(f"{CLASSES[k]}  (device {s['device'][j]}, cycle {s['cycle'][j]})", fontsize=9, loc="left")
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("t (ms)")
+    fig.suptitle(f"{reader.run_id}  spike-train: {prm['spike_v']:g} V / {prm['spike_width_s'] * 1e3:g} ms spikes, "
+                 f"reads {prm['read_v']:g} V every {prm['read_period_s'] * 1e3:g} ms", fontsize=9)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
