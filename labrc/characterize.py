@@ -63,7 +63,10 @@ class Row:
     tolerance: str
     passed: bool
     note: str = ""               # how it was measured (devices, cycles, method)
-    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.measured = float(self.measured)
+        self.passed = bool(self.passed)
 
     @property
     def name(self) -> str:

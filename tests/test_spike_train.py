@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from labrc.config import Config
 from labrc.runner import StopFlag, resume_run, run_protocol
