@@ -190,6 +190,27 @@ def _tail_text(r) -> str:
     return ""
 
 
+@main.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--icc-run", default=None, help="icc-set run whose Icc → G fit programs the readout (default: built-in line).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Split and initialisation seed.")
+@click.option("--epochs", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def reservoir(ctx, runs, icc_run, seed, epochs, as_json):
+    """Train the 30-node reservoir readout on spike-train RUNS: float64 delta rule and Icc-programmed pairs."""
+    from .reservoir import format_result, train_readout
+    from .store import StoreError
+    cfg = _config(ctx)
+    paths = [_resolve_run(cfg, r) for r in runs]
+    icc = _resolve_run(cfg, icc_run) if icc_run else None
+    try:
+        res = train_readout(paths, icc, seed=seed, epochs=epochs)
+    except (StoreError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else format_result(res))
+
+
 @main.group()
 def sim():
     """The embedded simulated instrument."""
