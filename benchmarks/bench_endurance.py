@@ -30,10 +30,10 @@ def main() -> None:
         t0 = time.perf_counter()
         out = run_protocol(cfg, proto, progress=False, echo=lambda m: None)
         wall = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # before reading anything back
         with RunReader(out.path) as r:
-            c = r.stream("cycles")
-            n, t_instr = c["seq"].size, float(c["t"][-1])
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            n = r.n_rows("cycles")
+            t_instr = float(r._group("cycles")["t"][n - 1])
     print(f"{n:,} volatile endurance cycles ({plan.n_blocks} bursts, {proto.points_per_cycle} points/cycle) "
           f"in {wall:.1f} s -> {n / wall:,.0f} cycles/s")
     print(f"instrument time {t_instr / 3600:.2f} h -> speed-up {t_instr / wall:,.0f}x over real time")

@@ -66,6 +66,54 @@ def plot_endurance(reader: RunReader, out: Path) -> Path:
     return out
 
 
+def plot_icc(reader: RunReader, out: Path) -> Path:
+    """Icc → G: every programmed level, the mean ± σ per Icc, and the fitted line (paper Fig. 3)."""
+    from protocols.icc_set import icc_fit
+    lv = reader.stream("levels")
+    fit = icc_fit(lv)
+    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    ax.plot(lv["icc"] * 1e3, lv["g_lrs"] * 1e3, ".", alpha=0.4, label="programmed levels")
+    if "slope_s_per_a" in fit:
+        u = np.asarray(fit["icc_levels_a"])
+        ax.errorbar(u * 1e3, np.asarray(fit["g_mean_s"]) * 1e3, yerr=np.nan_to_num(fit["g_std_s"]) * 1e3,
+                    fmt="o", capsize=3, color="k", label="mean ± σ")
+        x = np.linspace(0, u.max(), 50)
+        ax.plot(x * 1e3, (fit["slope_s_per_a"] * x + fit["intercept_s"]) * 1e3, "r-",
+                label=f"G = {fit['slope_s_per_a']:.3g} S/A·Icc {fit['intercept_s'] * 1e3:+.3g} mS, R² = {fit['r2']:.3f}")
+    ax.set(xlabel="programming Icc (mA)", ylabel="G at 0.1 V (mS)", title=f"icc-set {reader.run_id[:8]} {reader.device}")
+    ax.legend(fontsize=8)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_retention(reader: RunReader, out: Path) -> Path:
+    """Retention: conductance versus log time after programming."""
+    r = reader.stream("reads")
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    t = np.maximum(r["t"], r["t"][1] / 10 if r["t"].size > 1 else 1e-3)
+    ax.semilogx(t, r["g"] * 1e3, "o-")
+    ax.set(xlabel="time after programming (s)", ylabel="G at 0.1 V (mS)", ylim=(0, None),
+           title=f"retention {reader.run_id[:8]} {reader.device}")
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_reconfigure(reader: RunReader, out: Path) -> Path:
+    """Reconfiguration: read conductance per step, coloured by phase (volatile / non-volatile / volatile)."""
+    s = reader.stream("steps")
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    for code, name, col in ((0, "volatile (1 µA)", "C0"), (1, "non-volatile levels", "C3"), (2, "volatile again", "C2")):
+        m = s["phase"] == code
+        ax.semilogy(s["seq"][m], np.maximum(s["g_read"][m], 1e-12), "o", color=col, label=name)
+    ax.set(xlabel="step", ylabel="G at 0.1 V after 30 ms at 0 V (S)", title=f"reconfigure {reader.run_id[:8]}")
+    ax.legend(fontsize=8)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def plot_run(reader: RunReader, out: Path | None = None) -> Path:
     """Draw the run's figure (each protocol owns its plot) next to the run file, or to ``out``."""
     from protocols import PROTOCOLS
