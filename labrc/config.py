@@ -39,6 +39,7 @@ class InstrumentSection(_Section):
     resource: str = "TCPIP0::k4200.sim::1225::SOCKET"
     visa_library: str = ""              # backend "visa": "" = system VISA (IVI), "@py" = pyvisa-py
     timeout_s: float = Field(20.0, gt=0, le=600)
+    transcript: bool = False            # record every command and reply (run dir + /entry/attachments/transcript)
     top: str = Field("SMU1", pattern=r"^SMU[1-9]$")           # terminal on the Ag top electrode
     bottom: str = Field("SMU2", pattern=r"^(SMU[1-9]|GNDU)$")  # ITO bottom electrode: SMU at 0 V or ground unit
 
@@ -81,6 +82,16 @@ class SimSection(_Section):
     line_frequency_hz: Literal[50, 60] = 60
     # what sits under the probes: the die's memristor, nothing, or a calibration resistor "resistor:<ohm>"
     load: str = Field("memristor", pattern=r"^(memristor|open|resistor:[0-9.eE+-]+)$")
+    # fault drills: {no_reply|error|drop|device = {...}}, see sim_backend.kxci.Kxci4200.faults
+    faults: dict = Field(default_factory=dict)
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_keys(cls, v: dict) -> dict:
+        bad = set(v) - {"no_reply", "error", "drop", "device"}
+        if bad:
+            raise ValueError(f"unknown fault {sorted(bad)}; faults are no_reply, error, drop, device")
+        return v
 
 
 class Config(BaseModel):
@@ -112,6 +123,7 @@ class Config(BaseModel):
                          device_index=self.sim.device, top=self.instrument.top, bottom=self.instrument.bottom,
                          realtime_factor=self.sim.realtime_factor,
                          line_frequency_hz=float(self.sim.line_frequency_hz), load=self.sim.load,
+                         faults=dict(self.sim.faults),
                          tcpip_resource=self.instrument.resource if "SOCKET" in self.instrument.resource
                          else SimConfig.tcpip_resource,
                          gpib_resource=self.instrument.resource if self.instrument.resource.upper().startswith("GPIB")
@@ -196,6 +208,7 @@ backend = "sim"                              # "sim" = embedded simulated 4200, 
 resource = "TCPIP0::k4200.sim::1225::SOCKET" # real: "TCPIP0::<ip>::1225::SOCKET" or "GPIB0::17::INSTR"
 visa_library = ""                            # real: "" = system VISA, "@py" = pyvisa-py
 timeout_s = 20.0
+transcript = false                           # true: every command and reply, timestamped, into the run file
 top = "SMU1"                                 # SMU on the Ag top electrode
 bottom = "SMU2"                              # SMU (held at 0 V) or "GNDU" on the ITO bottom electrode
 

@@ -101,6 +101,7 @@ def _install_signals(stop: StopFlag, log: Callable[[str], None]) -> dict:
 
 
 CHECKPOINT_NAME = "run.sim_state.json"
+TRANSCRIPT_NAME = "transcript.jsonl"
 
 
 def sim_core(instr: Keithley4200):
@@ -184,6 +185,8 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     except BaseException:
         instr.shutdown()
         raise
+    if cfg.instrument.transcript:
+        instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
     return _execute(cfg, protocol, plan, instr, writer, {"start_block": 0}, progress, stop, echo)
 
 
@@ -216,6 +219,8 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     except BaseException:
         instr.shutdown()
         raise
+    if cfg.instrument.transcript:
+        instr.start_transcript(run_dir / TRANSCRIPT_NAME)
     point = protocol.resume_point(writer.n_rows(), {s: writer.last_row(s) for s in protocol.schema()})
     core = sim_core(instr)
     k = int(point["start_block"])
@@ -277,7 +282,12 @@ def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer:
         if bar is not None:
             bar.close()
         safe = _safe_shutdown(instr, log)
-        writer.close(status, reason, safe_state=safe)
+        rec = instr.stop_transcript()
+        attachments = None
+        if rec is not None and rec.path is not None:
+            from instruments.transcript import transcript_arrays
+            attachments = {"transcript": transcript_arrays(rec.path)}
+        writer.close(status, reason, safe_state=safe, attachments=attachments)
         for sig, h in old.items():
             signal.signal(sig, h)
         try:

@@ -623,9 +623,14 @@ class RunWriter:
             "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra})
 
     # -- finalization
-    def close(self, status: str, reason: str = "", safe_state: dict | None = None) -> None:
+    def close(self, status: str, reason: str = "", safe_state: dict | None = None,
+              attachments: dict[str, dict[str, np.ndarray]] | None = None) -> None:
         """Drain, close the SWMR file, reopen r+ to write end_time/status/reason/n_rows/safe state,
-        fsync, and mark the state file. Idempotent (later calls do nothing)."""
+        fsync, and mark the state file. Idempotent (later calls do nothing).
+
+        ``attachments`` are whole tables known only at the end (e.g. the instrument transcript):
+        written at finalization to ``/entry/attachments/<name>/<column>``, gzip-compressed (never
+        while streaming)."""
         with self._lock:
             if self._closed:
                 return
@@ -638,7 +643,7 @@ class RunWriter:
                 self._f.close()
                 self._journal.close()
             end = _iso(_now())
-            _finalize(self.path, status, reason, end, safe_state)
+            _finalize(self.path, status, reason, end, safe_state, attachments)
             self.status = status
             self._write_state(end_time=end, reason=reason)
 
@@ -674,9 +679,24 @@ def _open_rw(path: Path, tries: float = 0.2) -> h5py.File:
             time.sleep(0.05)
 
 
-def _finalize(path: Path, status: str, reason: str, end: str, safe_state: dict | None) -> None:
+def _finalize(path: Path, status: str, reason: str, end: str, safe_state: dict | None,
+              attachments: dict[str, dict[str, np.ndarray]] | None = None) -> None:
     with _open_rw(path) as f:
         e = f["entry"]
+        for name, cols in (attachments or {}).items():
+            g = e.require_group("attachments")
+            g.attrs["NX_class"] = "NXcollection"
+            if name in g:
+                del g[name]
+            sub = g.create_group(name)
+            for col, arr in cols.items():
+                a = np.asarray(arr)
+                if a.dtype == object:
+                    sub.create_dataset(col, data=a.astype(str).tolist() if a.size else np.empty(0, "S1"),
+                                       dtype=h5py.string_dtype() if a.size else None,
+                                       compression="gzip" if a.size else None)
+                else:
+                    sub.create_dataset(col, data=a, compression="gzip" if a.size > 1024 else None)
         _str_ds(e, "status", status)
         _str_ds(e, "reason", reason)
         _str_ds(e, "end_time", end)
