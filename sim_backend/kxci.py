@@ -501,7 +501,8 @@ class Kxci4200:
             raise KxciFault(E_ARGUMENT)
         vals[np.abs(vals) < 1e-3] = 0.0                       # < 1 mV is set to zero (p. 5-17)
         self.lists[n] = vals
-        self.list_comp[n] = max(abs(comp), MIN_ICC_A)        # raised silently to the minimum (p. 5-20)
+        self.list_comp[n] = max(abs(comp), MIN_ICC_A)
+        self.var1_linear = None          # the last VAR1 definition wins        # raised silently to the minimum (p. 5-20)
 
     def _cmd_VR(self, rest: str) -> None:
         self._page("SS")
@@ -514,6 +515,9 @@ class Kxci4200:
         if npts > 1024 or max(abs(start), abs(stop)) > MAX_V:
             raise KxciFault(E_ARGUMENT)
         self.var1_linear = (start, step, npts, max(abs(comp), MIN_ICC_A))
+        for n, d in self.chdefs.items():     # the last VAR1 definition wins over an earlier VL list
+            if d.function == 1:
+                self.lists.pop(n, None)
 
     def _cmd_VC(self, rest: str) -> None:
         self._page("SS")
