@@ -246,6 +246,8 @@ def protocols():
             click.echo(f"  presets: {', '.join(cls.presets)}")
         for p in describe_params(cls.Params):
             rng = f"[{p['lo']:g}, {p['hi']:g}]" if p["lo"] is not None and p["hi"] is not None else ""
+            if p["choices"]:
+                rng = "{" + "|".join(str(c) for c in p["choices"]) + "}"
             click.echo(f"  {p['name']:<14} {p['type']:<6} {p['unit']:<3} default {p['default']!s:<8} {rng:<18} {p['help']}")
 
 
