@@ -105,16 +105,21 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
     except (LimitError, ConfigError) as exc:
         _fail(str(exc))
-    click.echo(f"{out.status}: {out.path}")
-    if out.reason:
-        click.echo(f"reason: {out.reason}", err=True)
-    if not out.safe_state.get("ok"):
-        click.echo(f"WARNING: safe state not verified: {out.safe_state.get('errors')}", err=True)
     if plot and out.status != "failed":
         from .plots import plot_run
         from .store import RunReader
         with RunReader(out.path) as r:
             click.echo(f"plot: {plot_run(r)}")
+    _report(out)
+
+
+def _report(out) -> None:
+    """Print a run's outcome; exit 1 if it failed, 130 if it was aborted."""
+    click.echo(f"{out.status}: {out.path}")
+    if out.reason:
+        click.echo(f"reason: {out.reason}", err=True)
+    if not out.safe_state.get("ok"):
+        click.echo(f"WARNING: safe state not verified: {out.safe_state.get('errors')}", err=True)
     if out.status == "failed":
         sys.exit(EXIT_RUN_FAILED)
     if out.status == "aborted":
@@ -135,11 +140,7 @@ def resume(ctx, run_ref, no_progress):
                          echo=lambda m: click.echo(m, err=True))
     except (StoreError, LimitError, ConfigError, NotImplementedError) as exc:
         _fail(str(exc))
-    click.echo(f"{out.status}: {out.path}")
-    if out.status == "failed":
-        sys.exit(EXIT_RUN_FAILED)
-    if out.status == "aborted":
-        sys.exit(EXIT_ABORTED)
+    _report(out)
 
 
 @main.command()

@@ -61,17 +61,6 @@ def run_lengths(bad: np.ndarray, carry: int) -> np.ndarray:
     return np.where(bad, runs, 0).astype(np.int64)
 
 
-@dataclass
-class _EnduranceParams:
-    cycles: int
-    width_s: float
-    burst_s: float
-    n_detail: int
-    on_off_min: float
-    fail_cycles: int
-    stop_on_failure: bool
-
-
 class _Endurance(Protocol):
     run_type: ClassVar[str] = "endurance"
     mode: ClassVar[str] = ""
