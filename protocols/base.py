@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator
 
-from instruments.limits import LimitError
+import numpy as np
+
+from instruments.limits import LIST_POINTS_MAX, LimitError, SmuLimits
 
 
 class ParameterError(LimitError):
@@ -57,6 +59,22 @@ def check_params(p: Any) -> None:
             raise ParameterError(f"{f.name}={v:g}{u} is outside the allowed range [{lo:g}, {hi:g}]{u}")
         if lo is not None and hi is None and v < lo:
             raise ParameterError(f"{f.name}={v:g}{u} must be >= {lo:g}{u}")
+
+
+def check_smu_source(limits: Any, icc_name: str, icc_a: float, voltages: dict[str, float],
+                     n_points: int | None = None) -> None:
+    """One SMU source setting — ``voltages`` at compliance ``icc_a`` — against the operator's limits
+    (``[limits]`` of labrc.toml) and then the instrument's (a 4200-SMU; ≤ 4096 list points)."""
+    for name, v in voltages.items():
+        if not limits.v_min_v <= v <= limits.v_max_v:
+            raise ParameterError(f"{name}={v:g} V is outside the operator limits limits.v_min_v..v_max_v = "
+                                 f"[{limits.v_min_v:g}, {limits.v_max_v:g}] V")
+    if icc_a > limits.icc_max_a:
+        raise ParameterError(f"{icc_name}={icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
+    SmuLimits().check_voltage_source(np.array(list(voltages.values()), dtype=np.float64), icc_a, icc_name)
+    if n_points is not None and n_points > LIST_POINTS_MAX:
+        raise ParameterError(f"the {icc_name} list has {n_points} points; a list sweep holds at most "
+                             f"{LIST_POINTS_MAX} (raise the step or narrow the voltage range)")
 
 
 def coerce_params(cls: type, values: dict[str, Any]) -> dict[str, Any]:

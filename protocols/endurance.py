@@ -27,10 +27,10 @@ from typing import ClassVar, Iterator
 import numpy as np
 
 from instruments.bursts import choose_integration, plan_bursts
-from instruments.limits import INTEGRATION_PLC, LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A, SmuLimits
+from instruments.limits import INTEGRATION_PLC, LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 
 FAIL_NONE, FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF = 0, 1, 2, 3
 FAIL_NAMES = {FAIL_STUCK_ON: "stuck ON", FAIL_STUCK_OFF: "stuck OFF", FAIL_LOW_ON_OFF: "ON/OFF collapse"}
@@ -70,17 +70,7 @@ class _Endurance(Protocol):
         p = self.params
         if p.cycles > limits.cycles_max:
             raise ParameterError(f"cycles={p.cycles} exceeds the operator limit limits.cycles_max={limits.cycles_max}")
-        for name in ("v_write_v", "v_read_v", "v_erase_v"):
-            v = getattr(p, name, None)
-            if v is None:
-                continue
-            if v > limits.v_max_v or v < limits.v_min_v:
-                raise ParameterError(f"{name}={v:g} V is outside the operator limits limits.v_min_v..v_max_v = "
-                                     f"[{limits.v_min_v:g}, {limits.v_max_v:g}] V")
-        for name in ("icc_a", "icc_reset_a"):
-            icc = getattr(p, name, None)
-            if icc is not None and icc > limits.icc_max_a:
-                raise ParameterError(f"{name}={icc:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
+        check_smu_source(limits, "icc_a", p.icc_a, {"v_read_v": p.v_read_v, "v_write_v": p.v_write_v})
 
     # -- shared timing -------------------------------------------------------------------------
     @property
@@ -135,7 +125,6 @@ class _Endurance(Protocol):
 
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         p = self.params
-        bp = self.burst_plan()
         details = detail_cycles(p.cycles, p.n_detail)
         cycle = int(ctx.resume.get("cycle0", 0))
         detail_seq = int(ctx.resume.get("detail0", 0))
@@ -256,11 +245,6 @@ class VolatileEndurance(_Endurance):
     def cycle_s(self) -> float:
         return self.points_per_cycle * self.step_s
 
-    def validate(self, limits) -> None:
-        super().validate(limits)
-        p = self.params
-        SmuLimits().check_voltage_source(np.array([p.v_read_v, p.v_write_v]), p.icc_a, "icc_a")
-
     def burst(self, ctx: RunContext, n: int):
         p = self.params
         # one cycle: read, write, rest at 0 V; "3. repeat step 1" is the next cycle's read, so the read
@@ -317,9 +301,7 @@ class NonvolatileEndurance(_Endurance):
     def validate(self, limits) -> None:
         super().validate(limits)
         p = self.params
-        lim = SmuLimits()
-        lim.check_voltage_source(np.array([p.v_read_v, p.v_write_v]), p.icc_a, "icc_a")
-        lim.check_voltage_source(np.array([p.v_erase_v]), p.icc_reset_a, "icc_reset_a")
+        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
 
     def burst(self, ctx: RunContext, n: int):
         p = self.params

@@ -14,10 +14,10 @@ from typing import Iterator
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A, SmuLimits
+from instruments.limits import SMU_COMPLIANCE_MIN_A
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 
@@ -53,16 +53,9 @@ class IccSet(Protocol):
         p = self.params
         if p.icc_min_a >= p.icc_max_a:
             raise ParameterError(f"icc_min_a={p.icc_min_a:g} A must be below icc_max_a={p.icc_max_a:g} A")
-        smu = SmuLimits()
-        for name, v, icc in (("icc_max_a", p.v_set_v, p.icc_max_a), ("icc_reset_a", p.v_reset_v, p.icc_reset_a)):
-            if icc > limits.icc_max_a:
-                raise ParameterError(f"{name}={icc:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-            smu.check_voltage_source(np.array([v]), icc, name)
-        if p.v_set_v > limits.v_max_v or p.v_reset_v < limits.v_min_v:
-            raise ParameterError(f"sweep apexes [{p.v_reset_v:g}, {p.v_set_v:g}] V exceed the operator limits "
-                                 f"limits.v_min_v..v_max_v = [{limits.v_min_v:g}, {limits.v_max_v:g}] V")
-        if 2 * abs(p.v_reset_v) / p.step_v + 2 > 4096 or 2 * p.v_set_v / p.step_v + 2 > 4096:
-            raise ParameterError("a sweep has more than 4096 points; raise step_v")
+        check_smu_source(limits, "icc_max_a", p.icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
+        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
+                         ramp(p.v_reset_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:
         return {"levels": Stream(columns=(

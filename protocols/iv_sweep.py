@@ -19,13 +19,11 @@ from instruments.limits import (
     DELAY_MAX_S,
     HOLD_MAX_S,
     INTEGRATION_PLC,
-    LIST_POINTS_MAX,
     SMU_VOLTAGE_MAX_V,
-    SmuLimits,
 )
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 
 
 @dataclass
@@ -79,21 +77,10 @@ class IVSweep(Protocol):
         p = self.params
         if p.v_max_v == 0 and p.v_min_v == 0:
             raise ParameterError("v_max_v and v_min_v are both 0: nothing to sweep")
-        for branch in sweep_branches(p.v_max_v, p.v_min_v, p.step_v):
-            if branch.size > LIST_POINTS_MAX:
-                raise ParameterError(f"a sweep branch has {branch.size} points; a list sweep holds at most "
-                                     f"{LIST_POINTS_MAX} (raise step_v or narrow v_min_v..v_max_v)")
-        if p.v_max_v > limits.v_max_v:
-            raise ParameterError(f"v_max_v={p.v_max_v:g} V exceeds the operator limit limits.v_max_v={limits.v_max_v:g} V")
-        if p.v_min_v < limits.v_min_v:
-            raise ParameterError(f"v_min_v={p.v_min_v:g} V exceeds the operator limit limits.v_min_v={limits.v_min_v:g} V")
         pos, neg = sweep_branches(p.v_max_v, p.v_min_v, p.step_v)
-        for name, icc, branch in (("icc_a", p.icc_a, pos), ("icc_reset_a", p.icc_reset_a, neg)):
-            if branch.size == 0:
-                continue
-            if icc > limits.icc_max_a:
-                raise ParameterError(f"{name}={icc:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-            SmuLimits().check_voltage_source(branch, icc, name)   # instrument limits (4200-SMU)
+        check_smu_source(limits, "icc_a", p.icc_a, {"v_max_v": p.v_max_v}, pos.size)
+        if neg.size:
+            check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_min_v": p.v_min_v}, neg.size)
 
     def schema(self) -> dict[str, Stream]:
         # One stream, appended once per sweep: a journal frame holds a whole sweep, so a crash never

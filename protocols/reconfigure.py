@@ -12,10 +12,10 @@ from typing import Iterator
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A, SmuLimits
+from instruments.limits import SMU_COMPLIANCE_MIN_A
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 PHASES = ("volatile-before", "nonvolatile", "volatile-after")
@@ -56,13 +56,11 @@ class Reconfigure(Protocol):
         p = self.params
         if p.nv_icc_min_a > p.nv_icc_max_a:
             raise ParameterError(f"nv_icc_min_a={p.nv_icc_min_a:g} A must not exceed nv_icc_max_a={p.nv_icc_max_a:g} A")
-        for name, icc in (("nv_icc_max_a", p.nv_icc_max_a), ("icc_reset_a", p.icc_reset_a),
-                          ("icc_volatile_a", p.icc_volatile_a)):
-            if icc > limits.icc_max_a:
-                raise ParameterError(f"{name}={icc:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-        if max(p.v_set_v, p.v_volatile_v) > limits.v_max_v or p.v_reset_v < limits.v_min_v:
-            raise ParameterError("sweep apexes exceed the operator limits limits.v_min_v..v_max_v")
-        SmuLimits().check_voltage_source(np.array([p.v_set_v, p.v_reset_v]), p.icc_reset_a, "icc_reset_a")
+        check_smu_source(limits, "icc_volatile_a", p.icc_volatile_a, {"v_volatile_v": p.v_volatile_v},
+                         ramp(p.v_volatile_v, p.step_v).size)
+        check_smu_source(limits, "nv_icc_max_a", p.nv_icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
+        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
+                         ramp(p.v_reset_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:
         return {"steps": Stream(columns=(

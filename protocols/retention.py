@@ -13,10 +13,10 @@ from typing import Iterator
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A, SmuLimits
+from instruments.limits import SMU_COMPLIANCE_MIN_A
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 
@@ -49,11 +49,8 @@ class Retention(Protocol):
         p = self.params
         if p.t_min_s >= p.t_max_s:
             raise ParameterError(f"t_min_s={p.t_min_s:g} s must be below t_max_s={p.t_max_s:g} s")
-        if p.icc_a > limits.icc_max_a:
-            raise ParameterError(f"icc_a={p.icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-        if p.v_set_v > limits.v_max_v:
-            raise ParameterError(f"v_set_v={p.v_set_v:g} V exceeds the operator limit limits.v_max_v={limits.v_max_v:g} V")
-        SmuLimits().check_voltage_source(np.array([p.v_set_v]), p.icc_a, "icc_a")
+        check_smu_source(limits, "icc_a", p.icc_a, {"v_set_v": p.v_set_v, "v_read_v": p.v_read_v},
+                         ramp(p.v_set_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:
         return {"reads": Stream(columns=(

@@ -31,10 +31,10 @@ from typing import Iterator
 
 import numpy as np
 
-from instruments.limits import LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A, SmuLimits
+from instruments.limits import LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, param
+from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
 from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
 
 IT1_PLC = 0.1
@@ -135,13 +135,7 @@ class SpikeTrain(Protocol):
         if self.per_list < 1:
             raise ParameterError(f"one pattern has {sum(self.points)} points; a list sweep holds at most "
                                  f"{LIST_POINTS_MAX} (raise dt_s or lower n_nodes/rest_s)")
-        for name, v in (("spike_v", p.spike_v), ("read_v", p.read_v)):
-            if not limits.v_min_v <= v <= limits.v_max_v:
-                raise ParameterError(f"{name}={v:g} V is outside the operator limits "
-                                     f"[{limits.v_min_v:g}, {limits.v_max_v:g}] V")
-        if p.icc_a > limits.icc_max_a:
-            raise ParameterError(f"icc_a={p.icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-        SmuLimits().check_voltage_source(np.array([p.spike_v, p.read_v]), p.icc_a, "icc_a")
+        check_smu_source(limits, "icc_a", p.icc_a, {"spike_v": p.spike_v, "read_v": p.read_v})
         if len(self.classes) * p.cycles * self.n_dev > limits.cycles_max:
             raise ParameterError(f"{len(self.classes) * p.cycles * self.n_dev} patterns exceed limits.cycles_max="
                                  f"{limits.cycles_max}")

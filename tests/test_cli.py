@@ -91,7 +91,7 @@ def test_ls_show_and_plot_read_the_run(station):
 
 BAD_INPUTS = [
     (["--param", "v_max_v=300"], "v_max_v=300 V is outside the allowed range [0, 210] V"),
-    (["--param", "v_max_v=9"], "v_max_v=9 V exceeds the operator limit limits.v_max_v=8 V"),
+    (["--param", "v_max_v=9"], "v_max_v=9 V is outside the operator limits limits.v_min_v..v_max_v = [-8, 8] V"),
     (["--param", "icc_a=5e-8"], "icc_a=5e-08 A is outside the allowed range [1e-07, 0.105] A"),
     (["--param", "step_v=nan"], "step_v must be a finite number"),
     (["--preset", "nonvolatile", "--param", "step_v=0.001"], "a list sweep holds at most 4096"),
