@@ -32,6 +32,8 @@ from typing import Callable
 import numpy as np
 
 from instruments.keithley4200 import Keithley4200, SweepResult
+from protocols.icc_set import icc_fit
+from protocols.smu_ops import staircase
 from sim_backend.kxci import PLC, SimConfig
 from sim_backend.library import LabrcSimLibrary
 
@@ -157,9 +159,7 @@ class Probe:
 
 
 def _ramp(*corners: float) -> np.ndarray:
-    parts = [np.linspace(a, b, max(2, int(round(abs(b - a) / SWEEP_STEP_V))), endpoint=False)
-             for a, b in zip(corners, corners[1:])]
-    return np.round(np.concatenate(parts + [np.array([corners[-1]])]), 6)
+    return staircase(*corners, step_v=SWEEP_STEP_V)
 
 
 def _vol_cycles(n: int) -> np.ndarray:
@@ -432,8 +432,8 @@ def characterize(cfg, preset: str | None = None, seed: int | None = None, quick:
     icc = np.tile(ICC_LEVELS_A, len(res))
     g = np.concatenate([d.icc_g for d in res])
     sel = (icc >= 10e-6) & (icc <= 1e-3)
-    a, b = np.polyfit(icc[sel], g[sel], 1)
-    r2 = 1 - float(np.sum((g[sel] - (a * icc[sel] + b)) ** 2) / np.sum((g[sel] - g[sel].mean()) ** 2))
+    fit = icc_fit({"icc": icc[sel], "g_lrs": g[sel]})      # the same fit the icc-set protocol stores
+    a, b, r2 = fit["slope_s_per_a"], fit["intercept_s"], fit["r2"]
     fit_note = (f"erase −7 V (10 mA), write +5 V 5 ms at Icc ∈ {{10, 29, 100, 200, …, 1000}} µA, read 0.1 V; "
                 f"one pooled fit over {per} × {ICC_LEVELS_A.size} levels (d2d + c2c scatter included)")
     rows.append(Row("Icc → G slope (10 µA–1 mA)", "linear; ≈ 3.5 S/A (0.1–3.5 mS)", a, "S/A", "2.8 … 4.2 S/A (±20 %)",

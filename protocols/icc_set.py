@@ -131,6 +131,7 @@ def icc_fit(levels: dict[str, np.ndarray]) -> dict:
     return {"levels": int(icc.size), "slope_s_per_a": float(a), "intercept_s": float(b),
             "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
             "g_min_s": float(g.min()), "g_max_s": float(g.max()),
-            "on_off_median": float(np.median(g / np.maximum(levels["g_hrs"], 1e-15))),
+            **({"on_off_median": float(np.median(g / np.maximum(levels["g_hrs"], 1e-15)))}
+               if "g_hrs" in levels else {}),
             "icc_levels_a": u.tolist(), "g_mean_s": [float(g[icc == x].mean()) for x in u],
             "g_std_s": sd.tolist()}

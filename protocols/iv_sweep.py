@@ -24,6 +24,7 @@ from instruments.limits import (
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .smu_ops import staircase
 
 
 @dataclass
@@ -44,12 +45,9 @@ class IVSweepParams:
 
 def sweep_branches(v_max_v: float, v_min_v: float, step_v: float) -> tuple[np.ndarray, np.ndarray]:
     """(0 → v_max → 0, → v_min → 0) staircases; the first includes the starting 0 V point."""
-    def ramp(a: float, b: float) -> np.ndarray:
-        n = max(int(round(abs(b - a) / step_v)), 1)
-        return np.linspace(a, b, n + 1)[1:]
-    pos = [np.zeros(1)] + ([ramp(0.0, v_max_v), ramp(v_max_v, 0.0)] if v_max_v > 0 else [])
-    neg = [ramp(0.0, v_min_v), ramp(v_min_v, 0.0)] if v_min_v < 0 else [np.empty(0)]
-    return np.round(np.concatenate(pos), 9), np.round(np.concatenate(neg), 9)
+    pos = staircase(0.0, v_max_v, 0.0, step_v=step_v) if v_max_v > 0 else np.zeros(1)
+    neg = staircase(0.0, v_min_v, 0.0, step_v=step_v)[1:] if v_min_v < 0 else np.empty(0)
+    return pos, neg
 
 
 def sweep_waveform(v_max_v: float, v_min_v: float, step_v: float) -> np.ndarray:

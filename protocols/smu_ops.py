@@ -13,11 +13,19 @@ import numpy as np
 from .base import RunContext
 
 
+def staircase(*corners: float, step_v: float) -> np.ndarray:
+    """The list of a DC sweep through ``corners`` (e.g. 0, 5, 0, −7, 0) in equal steps ≤ ~``step_v``,
+    first corner included, every corner hit exactly."""
+    parts = [np.array([corners[0]], dtype=np.float64)]
+    for a, b in zip(corners, corners[1:]):
+        n = max(int(round(abs(b - a) / step_v)), 1)
+        parts.append(np.linspace(a, b, n + 1)[1:])
+    return np.round(np.concatenate(parts), 9)
+
+
 def ramp(v_peak_v: float, step_v: float) -> np.ndarray:
     """0 → v_peak → 0 staircase without the starting 0 V point (it ends at 0 V)."""
-    n = max(int(round(abs(v_peak_v) / step_v)), 1)
-    up = np.linspace(0.0, v_peak_v, n + 1)[1:]
-    return np.round(np.concatenate([up, up[-2::-1], [0.0]]), 9)
+    return staircase(0.0, v_peak_v, 0.0, step_v=step_v)[1:]
 
 
 @dataclass
