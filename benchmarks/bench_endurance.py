@@ -33,7 +33,7 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # before reading anything back
         with RunReader(out.path) as r:
             n = r.n_rows("cycles")
-            t_instr = float(r._group("cycles")["t"][n - 1])
+            t_instr = float(r.last_row("cycles")["t"])
     print(f"{n:,} volatile endurance cycles ({plan.n_blocks} bursts, {proto.points_per_cycle} points/cycle) "
           f"in {wall:.1f} s -> {n / wall:,.0f} cycles/s")
     print(f"instrument time {t_instr / 3600:.2f} h -> speed-up {t_instr / wall:,.0f}x over real time")

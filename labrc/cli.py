@@ -181,13 +181,11 @@ def watch(ctx, run_ref, interval, once):
 
 
 def _tail_text(r) -> str:
-    """The newest row of the run's signal column, e.g. ``i_meas=1.0e-06 A``."""
+    """The newest row of the run's signal column, e.g. ``last i_meas=1e-06 A``."""
     for s, st in r.schema.items():
-        if st.signal and r.n_rows(s):
-            n = r.n_rows(s)
-            g = r._group(s)
-            unit = r.units(s).get(st.signal, "")
-            return f"last {st.signal}={float(g[st.signal][n - 1]):.4g} {unit}".rstrip()
+        row = r.last_row(s) if st.signal else {}
+        if row:
+            return f"last {st.signal}={float(row[st.signal]):.4g} {r.units(s).get(st.signal, '')}".rstrip()
     return ""
 
 

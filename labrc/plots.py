@@ -13,6 +13,12 @@ import numpy as np  # noqa: E402
 from .store import RunReader  # noqa: E402
 
 
+def _save(fig, out: Path) -> Path:
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return Path(out)
+
+
 def plot_iv(reader: RunReader, out: Path) -> Path:
     """I–V curve: linear current and log |I| panels, compliance-clamped points marked."""
     pts = reader.stream("points")
@@ -36,9 +42,7 @@ def plot_iv(reader: RunReader, out: Path) -> Path:
     ax_log.set(xlabel="V (V)", ylabel="|I| (A)", title=title)
     if len(np.unique(sweep)) <= 5:
         ax_lin.legend(fontsize=8)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_endurance(reader: RunReader, out: Path) -> Path:
@@ -61,9 +65,7 @@ def plot_endurance(reader: RunReader, out: Path) -> Path:
     ax_r.set(xlabel="cycle", ylabel="ON/OFF")
     if reader.reason:
         ax_r.set_title(reader.reason, fontsize=8)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_icc(reader: RunReader, out: Path) -> Path:
@@ -82,9 +84,7 @@ def plot_icc(reader: RunReader, out: Path) -> Path:
                 label=f"G = {fit['slope_s_per_a']:.3g} S/A·Icc {fit['intercept_s'] * 1e3:+.3g} mS, R² = {fit['r2']:.3f}")
     ax.set(xlabel="programming Icc (mA)", ylabel="G at 0.1 V (mS)", title=f"icc-set {reader.run_id[:8]} {reader.device}")
     ax.legend(fontsize=8)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_retention(reader: RunReader, out: Path) -> Path:
@@ -95,9 +95,7 @@ def plot_retention(reader: RunReader, out: Path) -> Path:
     ax.semilogx(t, r["g"] * 1e3, "o-")
     ax.set(xlabel="time after programming (s)", ylabel="G at 0.1 V (mS)", ylim=(0, None),
            title=f"retention {reader.run_id[:8]} {reader.device}")
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_reconfigure(reader: RunReader, out: Path) -> Path:
@@ -109,18 +107,44 @@ def plot_reconfigure(reader: RunReader, out: Path) -> Path:
         ax.semilogy(s["seq"][m], np.maximum(s["g_read"][m], 1e-12), "o", color=col, label=name)
     ax.set(xlabel="step", ylabel="G at 0.1 V after 30 ms at 0 V (S)", title=f"reconfigure {reader.run_id[:8]}")
     ax.legend(fontsize=8)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
+
+
+def plot_spike_train(reader: RunReader, out: Path) -> Path:
+    """Fig. 4b style: the current trace of the first pattern of each class, spikes shaded, nodes marked."""
+    from protocols.spike_train import CLASSES
+    s, prm = reader.stream("patterns"), reader.metadata["parameters"]
+    dt, wid = prm["dt_s"], prm["read_width_s"]
+    present = [k for k in range(len(CLASSES)) if np.any(s["cls"] == k)]
+    fig, axes = plt.subplots(len(present) or 1, 1, figsize=(10, 1.9 * max(len(present), 1) + 0.6),
+                             sharex=True, constrained_layout=True, squeeze=False)
+    for ax, k in zip(axes[:, 0], present):
+        j = int(np.flatnonzero(s["cls"] == k)[0])
+        tr = s["trace"][j]
+        t_ms = (np.arange(tr.size) + 1) * dt * 1e3
+        ax.plot(t_ms, tr * 1e6, lw=0.8, color="tab:blue")
+        for on in s["onsets"][j][~np.isnan(s["onsets"][j])]:
+            ax.axvspan(on * 1e3, (on + prm["spike_width_s"]) * 1e3, color="tab:orange", alpha=0.15, lw=0)
+        ax.plot((s["node_t"][j] - wid / 2) * 1e3, s["node_i"][j] * 1e6, "o", ms=3.5, color="tab:red",
+                label=f"{s['node_i'].shape[1]} virtual nodes")
+        ax.set_ylabel("I (µA)")
+        ax.set_title(f"{CLASSES[k]}  (device {s['device'][j]}, cycle {s['cycle'][j]})", fontsize=9, loc="left")
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("t (ms)")
+    fig.suptitle(f"{reader.run_id}  spike-train: {prm['spike_v']:g} V / {prm['spike_width_s'] * 1e3:g} ms spikes, "
+                 f"reads {prm['read_v']:g} V every {prm['read_period_s'] * 1e3:g} ms", fontsize=9)
+    return _save(fig, out)
+
+
+PLOTTERS = {"iv-sweep": plot_iv, "volatile-endurance": plot_endurance, "nonvolatile-endurance": plot_endurance,
+            "icc-set": plot_icc, "spike-train": plot_spike_train, "retention": plot_retention,
+            "reconfigure": plot_reconfigure}
 
 
 def plot_run(reader: RunReader, out: Path | None = None) -> Path:
-    """Draw the run's figure (each protocol owns its plot) next to the run file, or to ``out``."""
-    from protocols import PROTOCOLS
+    """Draw the run's paper-style figure next to the run file (or to ``out``), chosen by its protocol."""
     name = reader.metadata.get("protocol", "")
-    cls = PROTOCOLS.get(name)
-    if cls is None:
-        raise ValueError(f"unknown protocol {name!r} in {reader.path}")
-    out = Path(out) if out else Path(reader.path).with_suffix(".png")
-    cls.plot(reader, out)
-    return out
+    fn = PLOTTERS.get(name)
+    if fn is None:
+        raise ValueError(f"no plot for protocol {name!r}; plots exist for: {', '.join(PLOTTERS)}")
+    return fn(reader, Path(out) if out else Path(reader.path).with_suffix(".png"))

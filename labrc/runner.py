@@ -301,7 +301,7 @@ def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
     """``wait(t)``: on hardware sleep ``t`` s of host time (stop requests end it early); on the simulator
     advance its virtual clock by ``t`` with the present outputs applied (the device relaxes or drifts)."""
     if core is not None:
-        return lambda t: core._settle(float(t)) if t > 0 else None
+        return core.advance
 
     def sleep(t: float) -> None:
         end = time.monotonic() + float(t)

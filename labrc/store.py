@@ -801,6 +801,14 @@ class RunReader:
             out = {c: a[:k] for c, a in out.items()}
         return out
 
+    def last_row(self, name: str) -> dict[str, Any]:
+        """The newest row of the stream's valid prefix (``{}`` if empty), without reading the rest."""
+        n = self._valid_n(name)
+        if n == 0:
+            return {}
+        g = self._group(name)
+        return {c.name: g[c.name][n - 1].tolist() for c in self.schema[name].columns}
+
     def units(self, name: str) -> dict[str, str]:
         g = self._group(name)
         return {c.name: _s(g[c.name].attrs["units"]) for c in self.schema[name].columns}

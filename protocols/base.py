@@ -174,11 +174,6 @@ class Protocol:
         raise NotImplementedError
 
     @classmethod
-    def plot(cls, reader: Any, out: Any) -> Any:
-        """Draw the run's paper-style figure to ``out`` (PNG); protocols without one raise ValueError."""
-        raise ValueError(f"no plot for protocol {cls.name!r}")
-
-    @classmethod
     def summary(cls, reader: Any) -> dict[str, Any]:
         """Key figures of a finished run (for ``labrc show``)."""
         return {}

@@ -183,11 +183,6 @@ class _Endurance(Protocol):
             out["end"] = reader.reason
         return out
 
-    @classmethod
-    def plot(cls, reader, out):
-        from labrc.plots import plot_endurance
-        return plot_endurance(reader, out)
-
 
 class RunningStats:
     """Bounded-memory running statistics of ON/OFF: count, minimum, median of the last burst, failing cycles."""

@@ -106,11 +106,6 @@ class IccSet(Protocol):
             yield {"levels": block}
 
     @classmethod
-    def plot(cls, reader, out):
-        from labrc.plots import plot_icc
-        return plot_icc(reader, out)
-
-    @classmethod
     def summary(cls, reader) -> dict:
         return icc_fit(reader.stream("levels"))
 

@@ -140,11 +140,6 @@ class IVSweep(Protocol):
             yield {"points": points}
 
     @classmethod
-    def plot(cls, reader, out):
-        from labrc.plots import plot_iv
-        return plot_iv(reader, out)
-
-    @classmethod
     def summary(cls, reader) -> dict:
         pts = reader.stream("points")
         return iv_summary(pts["v_set"], pts["i_meas"], pts["compliance"].astype(bool), pts["sweep"])

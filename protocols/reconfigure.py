@@ -98,11 +98,6 @@ class Reconfigure(Protocol):
                              "volatile": np.array([g < p.g_volatile_max_s], np.uint8)}}
 
     @classmethod
-    def plot(cls, reader, out):
-        from labrc.plots import plot_reconfigure
-        return plot_reconfigure(reader, out)
-
-    @classmethod
     def summary(cls, reader) -> dict:
         s = reader.stream("steps")
         out: dict = {}

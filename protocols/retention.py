@@ -87,11 +87,6 @@ class Retention(Protocol):
                              "g": np.array([g]), "wall": np.array([(wall_program or time.time()) + t_last])}}
 
     @classmethod
-    def plot(cls, reader, out):
-        from labrc.plots import plot_retention
-        return plot_retention(reader, out)
-
-    @classmethod
     def summary(cls, reader) -> dict:
         r = reader.stream("reads")
         if r["g"].size < 2:

@@ -257,35 +257,3 @@ class SpikeTrain(Protocol):
                 out[name] = {"patterns": int(m.sum()), "spikes_mean": float(s["n_spikes"][m].mean()),
                              "node_g_mean_s": float(s["node_g"][m].mean())}
         return out
-
-    @classmethod
-    def plot(cls, reader, out):
-        return plot_spike_train(reader, out)
-
-
-def plot_spike_train(reader, out):
-    """Fig. 4b style: the current trace of the first pattern of each class, spikes shaded, nodes marked."""
-    from labrc.plots import plt
-    s, prm = reader.stream("patterns"), reader.metadata["parameters"]
-    dt, wid = prm["dt_s"], prm["read_width_s"]
-    present = [k for k in range(len(CLASSES)) if np.any(s["cls"] == k)]
-    fig, axes = plt.subplots(len(present) or 1, 1, figsize=(10, 1.9 * max(len(present), 1) + 0.6),
-                             sharex=True, constrained_layout=True, squeeze=False)
-    for ax, k in zip(axes[:, 0], present):
-        j = int(np.flatnonzero(s["cls"] == k)[0])
-        tr = s["trace"][j]
-        t_ms = (np.arange(tr.size) + 1) * dt * 1e3
-        ax.plot(t_ms, tr * 1e6, lw=0.8, color="tab:blue")
-        for on in s["onsets"][j][~np.isnan(s["onsets"][j])]:
-            ax.axvspan(on * 1e3, (on + prm["spike_width_s"]) * 1e3, color="tab:orange", alpha=0.15, lw=0)
-        ax.plot((s["node_t"][j] - wid / 2) * 1e3, s["node_i"][j] * 1e6, "o", ms=3.5, color="tab:red",
-                label=f"{s['node_i'].shape[1]} virtual nodes")
-        ax.set_ylabel("I (µA)")
-        ax.set_title(f"{CLASSES[k]}  (device {s['device'][j]}, cycle {s['cycle'][j]})", fontsize=9, loc="left")
-    axes[0, 0].legend(loc="upper right", fontsize=8)
-    axes[-1, 0].set_xlabel("t (ms)")
-    fig.suptitle(f"{reader.run_id}  spike-train: {prm['spike_v']:g} V / {prm['spike_width_s'] * 1e3:g} ms spikes, "
-                 f"reads {prm['read_v']:g} V every {prm['read_period_s'] * 1e3:g} ms", fontsize=9)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out

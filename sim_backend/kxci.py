@@ -729,6 +729,13 @@ class Kxci4200:
         vb, cb = as_vsource(sb) if sb else (0.0, np.inf)
         return vt - vb, min(ct, cb), (top, bot)
 
+    def advance(self, dt_s: float) -> None:
+        """Let ``dt_s`` of instrument time pass with the present outputs applied (the device relaxes,
+        drifts or stays programmed). The simulator's clock interface for waits that a real run spends
+        in host time (retention); it is not a KXCI command."""
+        if dt_s > 0:
+            self._settle(float(dt_s))
+
     def _settle(self, duration_s: float | None = None) -> None:
         """Apply the present outputs to the DUT for one command latency (or ``duration_s``)."""
         dt = self.config.command_latency_s if duration_s is None else duration_s

@@ -7,18 +7,9 @@ interface of :class:`sim_backend.model.Memristor`, including the SMU's complianc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass
-class SegmentResult:
-    """Per-segment end values: current (A), voltage across the load (V), compliance flag."""
-
-    i_a: np.ndarray
-    v_dev_v: np.ndarray
-    compliance: np.ndarray
+from .model import SegmentResult
 
 
 class Resistor:
