@@ -82,11 +82,12 @@ def test_ls_show_and_plot_read_the_run(station):
     show = labrc("show", run_id, "--json", cwd=station)
     info = json.loads(show.stdout)
     assert info["status"] == "completed" and info["protocol"] == "iv-sweep"
+    # 0 → 2 → 0 V in 0.02 V steps = 100 + 100 steps + the starting 0 V point
     assert info["summary"]["set_v"] < 1.0 and info["rows"]["points"] == 201
     png = station / "iv.png"
     pl = labrc("plot", run_id, "-o", str(png), cwd=station)
     assert pl.returncode == 0, pl.stderr
-    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"   # a drawn figure, not a blank one
 
 
 BAD_INPUTS = [
@@ -119,7 +120,7 @@ def test_dry_run_prints_the_plan_without_touching_the_instrument(station):
     p = labrc("run", "iv-sweep", "--preset", "nonvolatile", "--param", "repeats=3", "--dry-run",
               "--set", 'instrument.backend="visa"', "--set", 'instrument.visa_library="@nonexistent"', cwd=station)
     assert p.returncode == 0, p.stderr
-    assert "points     1443" in p.stdout and "ETA" in p.stdout
+    assert "points     1443" in p.stdout and "ETA" in p.stdout   # 3 sweeps × 481 points (0→5→0→−7→0 V, 50 mV)
     assert not (station / "runs").exists()
 
 
