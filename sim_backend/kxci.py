@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ConnectionDropped, KxciFault
 from .loads import OpenCircuit
-from .pmu import PMU_ERROR_TEXT, PmuFault, SimPmu
+from .pmu import PMU_ERROR_TEXT, SimPmu
 
 # error codes (KXCI-E p. 2-12, 2-13)
 E_ARGUMENT, E_COMMAND, E_SETUP, E_PAGE, E_UNSUPPORTED = -993, -992, -991, -989, -986
@@ -39,24 +40,15 @@ MAX_V, MIN_ICC_A, LIST_MAX = 210.0, 100e-9, 4096
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[Ee][-+]?\d+)?"
 
 
-class _NoReply(str):
-    """Reply sentinel for an injected timeout: the pyvisa-sim device queues nothing (``encode`` gives
-    pyvisa-sim's ``NoResponse``), so the client's read times out as on a hung instrument."""
+class _NoReply:
+    """Reply sentinel for an injected timeout: the VISA layer queues nothing, so the client's read
+    times out as on a hung instrument."""
 
-    def encode(self, *args, **kwargs):  # type: ignore[override]
-        from pyvisa_sim.component import NoResponse
-        return NoResponse
-
-
-NO_REPLY = _NoReply("")
+    def __repr__(self) -> str:
+        return "NO_REPLY"
 
 
-class KxciFault(Exception):
-    """An instrument error: becomes a stored error + status bit, never a Python exception to the client."""
-
-    def __init__(self, code: int, detail: str = ""):
-        super().__init__(detail)
-        self.code = code
+NO_REPLY = _NoReply()
 
 
 @dataclass
@@ -290,8 +282,7 @@ class Kxci4200:
         for cmd in split_commands(message):
             if self._dropped or self._fault_for("drop", cmd):
                 self._dropped = True
-                from pyvisa import constants, errors
-                raise errors.VisaIOError(constants.VI_ERROR_CONN_LOST)
+                raise ConnectionDropped(cmd)
             if self._fault_for("no_reply", cmd):
                 return NO_REPLY
             f = self._fault_for("error", cmd)
@@ -299,7 +290,7 @@ class Kxci4200:
                 if f:
                     raise KxciFault(int(f.get("code", E_COMMAND)), "injected")
                 r = self.execute(cmd)
-            except (KxciFault, PmuFault) as f:
+            except KxciFault as f:
                 self._error(f.code, cmd)
                 r = None
             except (ValueError, IndexError, KeyError, TypeError):

@@ -22,11 +22,12 @@ from typing import ClassVar
 
 from pyvisa import constants, errors, rname
 from pyvisa.util import LibraryPath
+from pyvisa_sim.component import NoResponse
 from pyvisa_sim.devices import Device, Devices
 from pyvisa_sim.highlevel import SimVisaLibrary
-from pyvisa_sim.component import NoResponse
 
-from .kxci import Kxci4200, SimConfig
+from .errors import ConnectionDropped
+from .kxci import NO_REPLY, Kxci4200, SimConfig
 
 
 class KxciDevice(Device):
@@ -41,11 +42,16 @@ class KxciDevice(Device):
 
     def write(self, data: bytes) -> None:
         with self.lock:
-            super().write(data)
+            try:
+                super().write(data)
+            except ConnectionDropped:
+                raise errors.VisaIOError(constants.VI_ERROR_CONN_LOST) from None
 
     def _match(self, query: bytes):
         text = query.decode("ascii", errors="replace").strip("\r\n\0 ")
         reply = self.instrument.handle(text)
+        if reply is NO_REPLY:                     # injected fault: a hung instrument answers nothing
+            return NoResponse
         if reply is None:
             return b"ACK" if self.framing == "ethernet" else NoResponse
         return reply.encode("ascii")
@@ -84,7 +90,9 @@ class LabrcSimLibrary(SimVisaLibrary):
     def _config_from_path(path: str) -> SimConfig:
         """``@labrc`` alone gives the default die; a ``labrc.toml`` path before the ``@`` configures it."""
         if path.endswith(".toml"):
-            from labrc.config import load_config   # the one place the simulator reads labrc config
+            from labrc.config import (
+                load_config,  # the one place the simulator reads labrc config
+            )
             return load_config(path).sim_config()
         return SimConfig()
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import KxciFault
+
 E_PMU_ARG, E_PULSE_CONFIG, E_ABORTED, E_MODE = -969, -967, -966, -965
 E_MAX_SAMPLES, E_SEGMENT, E_UNKNOWN_SEQ, E_MAX_SEQ, E_SLEW = -963, -962, -961, -960, -959
 E_MIN_SEGMENTS, E_MEAS_TIME, E_SEAMLESS, E_MAX_SEGMENTS = -958, -957, -956, -954
@@ -47,12 +49,6 @@ RANGE_CODE = {100e-9: 0, 1e-6: 1, 10e-6: 2, 100e-6: 3, 1e-3: 4, 10e-3: 5, 0.2: 6
 MAX_SIM_SEGMENTS = 50_000_000   # evaluations per execute the simulator accepts (1e12 loops are not simulated)
 _SEQ_COLS = {"STARTV": "start", "STOPV": "stop", "TIME": "time", "MEAS:TYPE": "mtype",
              "MEAS:START": "mstart", "MEAS:STOP": "mstop"}
-
-
-class PmuFault(Exception):
-    def __init__(self, code: int, detail: str = ""):
-        super().__init__(detail)
-        self.code = code
 
 
 @dataclass
@@ -136,7 +132,7 @@ class SimPmu:
     def _chan(self, text: str) -> PmuChannel:
         c = int(text)
         if c not in (1, 2):
-            raise PmuFault(E_PMU_ARG, "channel")
+            raise KxciFault(E_PMU_ARG, "channel")
         return self.ch[c]
 
     def running(self) -> bool:
@@ -144,7 +140,7 @@ class SimPmu:
 
     def _require_idle(self) -> None:
         if self.running():
-            raise PmuFault(-980, "test running")
+            raise KxciFault(-980, "test running")
 
     # --- dispatcher ---------------------------------------------------------------------------------
     def handle(self, up: str) -> str | None:
@@ -155,7 +151,7 @@ class SimPmu:
             self._require_idle()
             m = int(args[0])
             if m not in (0, 1) or len(args) != 1:
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             self.init(m)
             return None
         if head == "TEST:STATUS?":
@@ -174,43 +170,43 @@ class SimPmu:
         if head == "OUTPUT:STATE":
             c, s = self._chan(args[0]), int(args[1])
             if s not in (0, 1):
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             c.output = bool(s)
             return None
         self._require_idle()
         if head == "RPM:CONFIGURE":
             m = re.match(r"^PMU(\d)-([12])$", args[0])
             if not m or int(args[1]) not in (0, 1, 2, 3):
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             self.ch[int(m.group(2))].rpm = int(args[1]) == 0
             return None
         if head == "SOURCE:RANGE":
             c, r = self._chan(args[0]), float(args[1])
             if r not in (10.0, 40.0):
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             c.range_v = r
             return None
         if head == "MEASURE:RANGE":
             c, typ = self._chan(args[0]), int(args[1])
             if typ != 2:
                 # auto / limited auto exist, but Segment Arb needs a fixed range (KXCI-E p. 7-2)
-                raise PmuFault(E_MODE if self.mode == 1 else E_PMU_ARG, "SARB needs a fixed range")
+                raise KxciFault(E_MODE if self.mode == 1 else E_PMU_ARG, "SARB needs a fixed range")
             c.i_range_a = float(args[2])
             return None
         if head == "LOAD":
             c, r = self._chan(args[0]), float(args[1])
             if not 1.0 <= r <= 1e7:
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             c.load_ohm = r
             return None
         if head.startswith("SARB:"):
             if self.mode != 1:
-                raise PmuFault(E_MODE, "not in Segment-Arb mode")
+                raise KxciFault(E_MODE, "not in Segment-Arb mode")
             return self._sarb(head[5:], args)
         if head == "EXECUTE":
             self.execute()
             return None
-        raise PmuFault(-986, head)
+        raise KxciFault(-986, head)
 
     def _sarb(self, what: str, args: list[str]) -> None:
         add = what.endswith(":ADD")
@@ -219,25 +215,25 @@ class SimPmu:
             c = self._chan(args[0])
             vals = args[1:]
             if not vals or len(vals) % 2 or len(vals) > MAX_VALUES:
-                raise PmuFault(E_PMU_ARG)
+                raise KxciFault(E_PMU_ARG)
             pairs = [(int(vals[k]), int(float(vals[k + 1]))) for k in range(0, len(vals), 2)]
             for s, loops in pairs:
                 if s not in c.seqs:
-                    raise PmuFault(E_UNKNOWN_SEQ)
+                    raise KxciFault(E_UNKNOWN_SEQ)
                 if not 1 <= loops <= 1e12:
-                    raise PmuFault(E_PMU_ARG)
+                    raise KxciFault(E_PMU_ARG)
             c.wfm = (c.wfm + pairs) if add else pairs
             return None
         if not base.startswith("SEQ:") or base[4:] not in _SEQ_COLS:
-            raise PmuFault(-986, what)
+            raise KxciFault(-986, what)
         col = _SEQ_COLS[base[4:]]
         c = self._chan(args[0])
         s = int(args[1])
         vals = [float(x) for x in args[2:]]
         if not 1 <= s <= 512:
-            raise PmuFault(E_MAX_SEQ)
+            raise KxciFault(E_MAX_SEQ)
         if not vals or len(vals) > MAX_VALUES:
-            raise PmuFault(E_PMU_ARG, "1 to 128 values per command")
+            raise KxciFault(E_PMU_ARG, "1 to 128 values per command")
         seq = c.seqs.setdefault(s, {k: [] for k in _SEQ_COLS.values()})
         seq[col] = (seq[col] + vals) if add else vals
         return None
@@ -246,43 +242,43 @@ class SimPmu:
     def _check(self, c: PmuChannel) -> None:
         """The instrument's verification at :PMU:EXECUTE."""
         if c.i_range_a not in I_RANGES[c.range_v] or (not c.rpm and c.i_range_a < 10e-3 and c.range_v == 10.0):
-            raise PmuFault(E_PMU_ARG, "current range")
+            raise KxciFault(E_PMU_ARG, "current range")
         nseg = 0
         for s, q in c.seqs.items():
             n = len(q["start"])
             if n < 3:
-                raise PmuFault(E_MIN_SEGMENTS)
+                raise KxciFault(E_MIN_SEGMENTS)
             if any(len(q[k]) != n for k in ("stop", "time")):
-                raise PmuFault(E_SEGMENT, "STARTV/STOPV/TIME lengths differ")
+                raise KxciFault(E_SEGMENT, "STARTV/STOPV/TIME lengths differ")
             for k in ("mtype", "mstart", "mstop"):
                 if len(q[k]) not in (0, n):
-                    raise PmuFault(E_SEGMENT)
+                    raise KxciFault(E_SEGMENT)
             nseg += n
         if nseg > 2048:
-            raise PmuFault(E_MAX_SEGMENTS)
+            raise KxciFault(E_MAX_SEGMENTS)
         prev = None
         vmin, vmax = np.inf, -np.inf
         for s, loops in c.wfm:
             q = self._arrays(c.seqs[s])
             st, sp, t = q["start"], q["stop"], q["time"]
             if np.any(np.abs(st) > c.range_v) or np.any(np.abs(sp) > c.range_v):
-                raise PmuFault(E_PMU_ARG, "voltage outside range")
+                raise KxciFault(E_PMU_ARG, "voltage outside range")
             if np.any(t < SEG_MIN_S[c.range_v] - 1e-12) or np.any(t > 1.0):
-                raise PmuFault(E_SEGMENT, "segment time")
+                raise KxciFault(E_SEGMENT, "segment time")
             if np.any(np.abs(sp[:-1] - st[1:]) > 1e-9) or (prev is not None and abs(prev - st[0]) > 1e-9) \
                     or (loops > 1 and abs(sp[-1] - st[0]) > 1e-9):
-                raise PmuFault(E_SEAMLESS)
+                raise KxciFault(E_SEAMLESS)
             dv = np.abs(sp - st)
             if np.any((dv > 1e-9) & (dv / t < SLEW_MIN[c.range_v])):
-                raise PmuFault(E_SLEW)
+                raise KxciFault(E_SLEW)
             m = q["mtype"] != 0
             if np.any(m & ((q["mstart"] < 0) | (q["mstop"] <= q["mstart"]) | (q["mstop"] > t + 1e-12))):
-                raise PmuFault(E_MEAS_TIME)
+                raise KxciFault(E_MEAS_TIME)
             prev = sp[-1]
             vmin, vmax = min(vmin, st.min(), sp.min()), max(vmax, st.max(), sp.max())
         # conservative reading of the uncertain span rule (reference §10.2), as in the driver
         if vmax - vmin > (10.0 if c.range_v == 10.0 else 40.0) + 1e-9:
-            raise PmuFault(E_PULSE_CONFIG, "span exceeds the range")
+            raise KxciFault(E_PULSE_CONFIG, "span exceeds the range")
 
     @staticmethod
     def _arrays(q: dict[str, list[float]]) -> dict[str, np.ndarray]:
@@ -324,7 +320,7 @@ class SimPmu:
         """``:PMU:EXECUTE``: verify, clear the buffers, run the waveform on the device in virtual time."""
         self._require_idle()
         if self.mode != 1:
-            raise PmuFault(E_MODE, "only Segment-Arb is simulated")
+            raise KxciFault(E_MODE, "only Segment-Arb is simulated")
         active = [n for n, c in self.ch.items() if c.wfm]
         for n in active:
             self._check(self.ch[n])
@@ -346,9 +342,9 @@ class SimPmu:
                 npts += tm.size * loops
                 total += v.size * loops
             if npts > MAX_POINTS:
-                raise PmuFault(E_MAX_SAMPLES)
+                raise KxciFault(E_MAX_SAMPLES)
             if total > MAX_SIM_SEGMENTS:
-                raise PmuFault(-986, "waveform too long for the simulator")
+                raise KxciFault(-986, "waveform too long for the simulator")
             wired = n == top and c.output
             cols_v, cols_i, cols_t = [], [], []
             t_off = 0.0
@@ -406,7 +402,7 @@ class SimPmu:
     def _available(self, n: int) -> int:
         c = self.ch.get(n)
         if c is None:
-            raise PmuFault(E_PMU_ARG)
+            raise KxciFault(E_PMU_ARG)
         if c.data is None:
             return 0
         if not self.running():
@@ -424,9 +420,9 @@ class SimPmu:
         start = int(args[1]) if len(args) > 1 else 0
         count = int(args[2]) if len(args) > 2 else MAX_GET
         if len(args) > 3:
-            raise PmuFault(-986, "field selection is not simulated")
+            raise KxciFault(-986, "field selection is not simulated")
         if not 1 <= count <= MAX_GET or start < 0:
-            raise PmuFault(E_PMU_ARG)
+            raise KxciFault(E_PMU_ARG)
         avail = self._available(n)
         c = self.ch[n]
         if c.data is None or start >= avail:
