@@ -53,21 +53,33 @@ class RunOutcome:
     safe_state: dict
 
 
-def connect(cfg: Config) -> tuple[Keithley4200, dict]:
+@dataclass
+class Station:
+    """An opened instrument: the driver, the backend record for provenance, and — on the simulator
+    only — its chassis, whose clock and device states the run loop checkpoints and advances."""
+
+    instr: Keithley4200
+    backend: dict
+    core: Any = None
+
+
+def connect(cfg: Config) -> Station:
     """Open the configured instrument (real through VISA, or the embedded simulator)."""
     backend: dict[str, Any] = {"kind": cfg.instrument.backend}
+    core = None
     if cfg.instrument.backend == "sim":
         from sim_backend.library import LabrcSimLibrary
         lib = LabrcSimLibrary.create(cfg.sim_config())
         visa_library: Any = lib
-        die = lib.instrument.die
+        core = lib.instrument
+        die = core.die
         backend.update(sim=lib.config.to_dict(),
                        model=die.describe() if hasattr(die, "describe") else getattr(die, "params", {}))
     else:
         visa_library = cfg.instrument.visa_library
     instr = Keithley4200(cfg.instrument.resource, visa_library=visa_library,
                          timeout=int(cfg.instrument.timeout_s * 1000))
-    return instr, backend
+    return Station(instr, backend, core)
 
 
 def software_info() -> dict:
@@ -102,11 +114,6 @@ def _install_signals(stop: StopFlag, log: Callable[[str], None]) -> dict:
 
 CHECKPOINT_NAME = "run.sim_state.json"
 TRANSCRIPT_NAME = "transcript.jsonl"
-
-
-def sim_core(instr: Keithley4200):
-    """The simulated chassis behind a driver, or None on real hardware."""
-    return getattr(getattr(getattr(instr.adapter, "connection", None), "visalib", None), "instrument", None)
 
 
 def sim_snapshot(core) -> dict:
@@ -176,7 +183,8 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     """Run ``protocol`` on the configured instrument and stream it to a new run file."""
     protocol.validate(cfg.limits)                 # refuse before any command and before any file
     plan = protocol.plan()
-    instr, backend = connect(cfg)
+    station = connect(cfg)
+    instr, backend = station.instr, station.backend
     device = f"D{cfg.sim.device:02d}" if cfg.instrument.backend == "sim" else "dut"
     try:
         writer = RunWriter.create(cfg.data_dir, protocol.run_type, device, protocol.schema(),
@@ -187,7 +195,7 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
         raise
     if cfg.instrument.transcript:
         instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
-    return _execute(cfg, protocol, plan, instr, writer, {"start_block": 0}, progress, stop, echo)
+    return _execute(cfg, protocol, plan, station, writer, {"start_block": 0}, progress, stop, echo)
 
 
 def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = None,
@@ -212,7 +220,8 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     protocol = cls(cls.Params(**meta["parameters"]))
     protocol.validate(cfg.limits)
     plan = protocol.plan()
-    instr, _ = connect(cfg)
+    station = connect(cfg)
+    instr = station.instr
     try:
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
                                   flush_rows=cfg.data.flush_rows)
@@ -222,7 +231,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     if cfg.instrument.transcript:
         instr.start_transcript(run_dir / TRANSCRIPT_NAME)
     point = protocol.resume_point(writer.n_rows(), {s: writer.last_row(s) for s in protocol.schema()})
-    core = sim_core(instr)
+    core = station.core
     k = int(point["start_block"])
     if core is not None:
         snap = _read_checkpoint(run_dir, k - 1) if k > 0 else None
@@ -234,18 +243,18 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     else:
         writer.event(f"resume at block {k} on hardware: the device state is whatever it is now", "warning")
     echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks}")
-    return _execute(cfg, protocol, plan, instr, writer, point, progress, stop, echo)
+    return _execute(cfg, protocol, plan, station, writer, point, progress, stop, echo)
 
 
-def _execute(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, writer: RunWriter, point: dict,
+def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: RunWriter, point: dict,
              progress: bool, stop: StopFlag | None, echo: Callable[[str], None]) -> RunOutcome:
     """The loop every run shares: blocks → store (+ simulator checkpoints), stop checks, safe state, status."""
     stop = stop or StopFlag()
+    instr, core = station.instr, station.core
     log = writer.event
     old = _install_signals(stop, lambda m: (echo(m), log(m, "warning")))
     status, reason = "completed", ""
     bar = None
-    core = sim_core(instr)
     try:
         start = int(point.get("start_block", 0))
         if progress:
