@@ -1,0 +1,150 @@
+"""RunReader and list_runs: read runs, finished or live (SWMR), through the versioned layout only."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .layout import _schema_of
+from .schema import H5_NAME, LAYOUT_VERSION, StoreError, _s, _seq_prefix
+from .state import _effective_status, _read_state
+
+class RunReader:
+    """Read a run, finished or being written by another process (SWMR read; call ``refresh()`` to see
+    growth). Use the writer's own buffers in the writing process: HDF5 refuses a second handle there."""
+
+    def __init__(self, path_or_run_dir: Path | str) -> None:
+        p = Path(path_or_run_dir)
+        self.path = p / H5_NAME if p.is_dir() else p
+        self.run_dir = self.path.parent
+        self._f: h5py.File | None = None
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self._f = h5py.File(self.path, "r", swmr=True)
+        except (OSError, FileNotFoundError) as ex:
+            raise StoreError(f"cannot open {self.path}: {ex}") from ex
+        layout = _s(self._f.attrs.get("layout", ""))
+        if layout != LAYOUT_VERSION:
+            self._f.close()
+            raise StoreError(f"{self.path}: unknown layout {layout!r} (this labrc reads {LAYOUT_VERSION})")
+        e = self._f["entry"]
+        self.schema = _schema_of(self._f)
+        self.metadata: dict = json.loads(e["metadata_json"][()])
+        self.run_id, self.run_type, self.device, self.start_time = (
+            _s(e[k][()]) for k in ("run_id", "run_type", "device", "start_time"))
+        self._file_status = _s(e["status"][()])
+        self.end_time: str | None = _s(e["end_time"][()]) if "end_time" in e else None
+        self.reason: str = _s(e["reason"][()]) if "reason" in e else ""
+        ss = _s(e["safe_state_json"][()]) if "safe_state_json" in e else "null"
+        self.safe_state: dict | None = json.loads(ss)
+        self._state = _read_state(self.run_dir)
+
+    @property
+    def status(self) -> str:
+        """running|completed|aborted|failed|interrupted (state file first: a dead writer = interrupted)."""
+        self._state = _read_state(self.run_dir) or self._state
+        return _effective_status(self._state, self._file_status)
+
+    def refresh(self) -> None:
+        """See rows flushed since the last call; reopen once the writer has finalized the file."""
+        self._state = _read_state(self.run_dir)
+        if self._file_status == "running" and self._state and self._state.get("status") != "running":
+            self.close()
+            self._open()
+            return
+        for g in ("events", *self.schema):
+            for d in self._f["entry"][g].values():
+                d.id.refresh()
+
+    def _group(self, name: str) -> h5py.Group:
+        if name not in self.schema:
+            raise StoreError(f"unknown stream {name!r}; streams: {list(self.schema)}")
+        return self._f["entry"][name]
+
+    def _valid_n(self, name: str, full_check: bool = False) -> int:
+        g, st = self._group(name), self.schema[name]
+        n = min(g[c.name].shape[0] for c in st.columns)
+        if st.seq_col and n:
+            s = g[st.seq_col]
+            if full_check or int(s[n - 1]) - int(s[0]) != n - 1:
+                n = _seq_prefix(s[:n])
+        return n
+
+    def n_rows(self, name: str) -> int:
+        """Rows of the stream in the valid prefix (common length, contiguous seq)."""
+        return self._valid_n(name)
+
+    def stream(self, name: str) -> dict[str, np.ndarray]:
+        """All columns of a stream, cut to the seq-valid prefix common to all columns."""
+        g, st = self._group(name), self.schema[name]
+        n = min(g[c.name].shape[0] for c in st.columns)
+        out = {c.name: g[c.name][:n] for c in st.columns}
+        if st.seq_col:
+            k = _seq_prefix(out[st.seq_col])
+            out = {c: a[:k] for c, a in out.items()}
+        return out
+
+    def last_row(self, name: str) -> dict[str, Any]:
+        """The newest row of the stream's valid prefix (``{}`` if empty), without reading the rest."""
+        n = self._valid_n(name)
+        if n == 0:
+            return {}
+        g = self._group(name)
+        return {c.name: g[c.name][n - 1].tolist() for c in self.schema[name].columns}
+
+    def units(self, name: str) -> dict[str, str]:
+        g = self._group(name)
+        return {c.name: _s(g[c.name].attrs["units"]) for c in self.schema[name].columns}
+
+    def events(self) -> list[dict]:
+        g = self._f["entry"]["events"]
+        n = min(d.shape[0] for d in g.values())
+        t, lv, msg = g["t"][:n], g["level"][:n], g["message"][:n]
+        return [{"t": float(a), "level": _s(b), "message": c.decode("utf-8", "replace")} for a, b, c in zip(t, lv, msg)]
+
+    def segments(self) -> list[dict]:
+        g = self._f["entry"]["segments"]
+        n = min(d.shape[0] for d in g.values())
+        cols = {k: d[:n] for k, d in g.items()}
+        return [{k: (_s(v[i]) if v.dtype.kind == "S" else v[i].item()) for k, v in cols.items()} for i in range(n)]
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __enter__(self) -> "RunReader":
+        return self
+
+    def __exit__(self, *a: Any) -> None:
+        self.close()
+
+
+def list_runs(data_dir: Path | str) -> list[dict]:
+    """Summaries (run_id, path, run_dir, run_type, device, status, start_time, end_time, n_rows) of the runs
+    under data_dir, sorted by start time. Uses run.state.json (never opens a possibly damaged HDF5 file
+    when the state file is there; n_rows of a running run lag by ≤ ~5 s)."""
+    out = []
+    for h5 in sorted(Path(data_dir).rglob(H5_NAME)):
+        st = _read_state(h5.parent)
+        if st is not None:
+            out.append({"run_id": st.get("run_id"), "path": h5, "run_dir": h5.parent, "run_type": st.get("run_type"),
+                        "device": st.get("device"), "status": _effective_status(st, None),
+                        "start_time": st.get("start_time"), "end_time": st.get("end_time"),
+                        "n_rows": st.get("n_rows", {})})
+            continue
+        try:
+            with RunReader(h5) as r:
+                out.append({"run_id": r.run_id, "path": h5, "run_dir": h5.parent, "run_type": r.run_type,
+                            "device": r.device, "status": r.status, "start_time": r.start_time,
+                            "end_time": r.end_time, "n_rows": {s: r.n_rows(s) for s in r.schema}})
+        except StoreError:
+            continue
+    return sorted(out, key=lambda d: d["start_time"] or "")
+
+

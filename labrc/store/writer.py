@@ -1,0 +1,274 @@
+"""RunWriter: the single writer of one run (SWMR HDF5 + journal + state file)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, _Journal
+from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays, _str_ds
+from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _castable,
+                     _check_schema, _enc, _iso, _now, _seq_prefix)
+from .state import _effective_status, _proc_start, _read_state, _write_state
+
+class _Buf:
+    """Fixed-capacity per-column staging buffers of one stream (memory bounded by flush_rows)."""
+
+    def __init__(self, st: Stream, cap: int) -> None:
+        self.cap, self.n = cap, 0
+        self.cols = {c.name: np.empty((cap, *c.shape), c.np_dtype) for c in st.columns}
+
+
+class RunWriter:
+    """Single writer of one run. Not for concurrent use from several threads without the internal lock
+    being enough: every public method takes one lock, so a fault handler may call ``event`` safely."""
+
+    def __init__(self) -> None:  # use RunWriter.create / RunWriter.resume
+        raise StoreError("use RunWriter.create(...) or RunWriter.resume(...)")
+
+    # -- construction
+    @classmethod
+    def create(cls, data_dir: Path | str, run_type: str, device: str, schema: dict[str, Stream], metadata: dict,
+               flush_interval_s: float = 1.0, flush_rows: int = 65536) -> "RunWriter":
+        """Create the run directory, the full HDF5 skeleton (then switch SWMR on), journal and state."""
+        _check_schema(schema)
+        start = _now()
+        rid = uuid.uuid4().hex
+        safe = lambda s: "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in str(s)) or "x"
+        run_dir = Path(data_dir) / f"{start:%Y%m%dT%H%M%SZ}_{safe(run_type)}_{safe(device)}_{rid[:8]}"
+        run_dir.mkdir(parents=True, exist_ok=False)
+        ident = {"run_id": rid, "run_type": str(run_type), "device": str(device), "start_time": _iso(start)}
+        json.dumps(metadata, default=str)  # fail early on non-serialisable metadata
+        f = h5py.File(run_dir / H5_NAME, "w", libver=_LIBVER, rdcc_nbytes=1 << 20)
+        _build_skeleton(f, schema, metadata, ident)
+        self = object.__new__(cls)
+        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq={}, t_offset=0.0)
+        self._journal = _Journal(self.journal_path, {"layout": LAYOUT_VERSION, **ident, "metadata": metadata,
+                                                     "schema": {k: s.to_json() for k, s in schema.items()}})
+        self._segment("start")  # before SWMR starts: row 0 of /entry/segments
+        f.flush()
+        f.swmr_mode = True
+        self._write_state()
+        return self
+
+    @classmethod
+    def resume(cls, run_dir: Path | str, reason: str = "resume", flush_interval_s: float = 1.0,
+               flush_rows: int = 65536) -> "RunWriter":
+        """Continue an interrupted/aborted/failed run: recover run.h5 from the journal, add a /entry/segments
+        and an event row, and keep appending. ``seq`` must continue at ``last_seq(stream) + 1``."""
+        run_dir = Path(run_dir)
+        status = _effective_status(_read_state(run_dir), None)
+        if status in ("running", "completed"):
+            raise StoreError(f"{run_dir}: cannot resume a run that is {status}")
+        from .recovery import recover  # recovery builds on the writer's layout: import at use
+        recover(run_dir)
+        f = h5py.File(run_dir / H5_NAME, "a", libver=_LIBVER, rdcc_nbytes=1 << 20)
+        e = f["entry"]
+        for k in ("end_time", "reason", "safe_state_json", "instrument/safe_state"):
+            if k in e:
+                del e[k]
+        for obj, k in [(e, "status"), (e, "end_time"), (f, "file_update_time")] + [(e[s], "n_rows") for s in e if
+                                                                                      "n_rows" in e[s].attrs]:
+            if k in obj.attrs:
+                del obj.attrs[k]
+        _str_ds(e, "status", "running")
+        schema = {k: Stream.from_json(v) for k, v in json.loads(e["layout_json"][()]).items()}
+        ident = {k: e.attrs[k] for k in ("run_id", "run_type", "device", "start_time")}
+        last = {}
+        for name, st in schema.items():
+            if st.seq_col and e[name][st.seq_col].shape[0]:
+                last[name] = int(e[name][st.seq_col][-1])
+        t_off = (_now() - datetime.fromisoformat(str(ident["start_time"]))).total_seconds()
+        self = object.__new__(cls)
+        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq=last, t_offset=t_off)
+        self._journal = _Journal(self.journal_path, None)
+        self._segment(reason)
+        self._event_rows(f"resumed ({reason}); last_seq={last}", "warning")
+        f.flush()
+        f.swmr_mode = True
+        self._write_state()
+        return self
+
+    def _init(self, run_dir: Path, f: h5py.File, schema: dict[str, Stream], ident: dict, flush_interval_s: float,
+              flush_rows: int, last_seq: dict[str, int], t_offset: float) -> None:
+        self.run_dir, self.path = run_dir, run_dir / H5_NAME
+        self.journal_path, self.state_path = run_dir / JOURNAL_NAME, run_dir / STATE_NAME
+        self.run_id, self.run_type, self.device = str(ident["run_id"]), str(ident["run_type"]), str(ident["device"])
+        self.start_time = str(ident["start_time"])
+        self.schema, self._f = schema, f
+        self.flush_interval_s, self.flush_rows = flush_interval_s, max(1, int(flush_rows))
+        self._bufs = {k: _Buf(s, self.flush_rows) for k, s in schema.items()}
+        self._order = {k: [c.name for c in s.columns if c.name != s.seq_col] + ([s.seq_col] if s.seq_col else [])
+                       for k, s in schema.items()}  # seq column written last (crash validator)
+        self._sid = {k: i for i, k in enumerate(schema)}
+        self._n_rows = {k: f["entry"][k][s.columns[0].name].shape[0] for k, s in schema.items()}
+        self._last_seq = dict(last_seq)
+        self._t0, self._t_offset = time.monotonic(), t_offset
+        self._last_flush = self._last_state = time.monotonic()
+        self._lock = threading.RLock()
+        self._closed = False
+        self.status: str = "running"
+
+    # -- writing
+    def _t(self) -> float:
+        return self._t_offset + time.monotonic() - self._t0
+
+    def append(self, stream: str, block: dict[str, np.ndarray]) -> None:
+        """Validate and buffer a block of rows (all columns, equal length); journal it immediately; write
+        to HDF5 + ``f.flush()`` when ``flush_interval_s`` elapsed or ``flush_rows`` are buffered."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("run is closed")
+            st = self.schema.get(stream)
+            if st is None:
+                raise StoreError(f"unknown stream {stream!r}")
+            names = {c.name for c in st.columns}
+            extra = set(block) - names
+            if extra:
+                raise StoreError(f"stream {stream!r}: unexpected column(s) {sorted(extra)}")
+            cols, n = [], None
+            for c in st.columns:
+                if c.name not in block:
+                    raise StoreError(f"stream {stream!r}: missing column {c.name!r}")
+                a = np.asarray(block[c.name])
+                if a.dtype != c.np_dtype and not _castable(a, c.np_dtype):
+                    raise StoreError(f"stream {stream!r} column {c.name!r}: dtype {a.dtype} not castable to {c.dtype}")
+                if a.ndim == 0 or a.shape[1:] != c.shape:
+                    raise StoreError(f"stream {stream!r} column {c.name!r}: shape {a.shape}, expected (n, *{c.shape})")
+                if n is None:
+                    n = a.shape[0]
+                elif a.shape[0] != n:
+                    raise StoreError(f"stream {stream!r} column {c.name!r}: length {a.shape[0]} != {n}")
+                cols.append(np.ascontiguousarray(a, dtype=c.np_dtype))
+            if not n:
+                return
+            if st.seq_col:
+                seq = cols[[c.name for c in st.columns].index(st.seq_col)]
+                first = self._last_seq.get(stream)
+                if (first is not None and seq[0] != first + 1) or _seq_prefix(seq) != n:
+                    raise StoreError(f"stream {stream!r} column {st.seq_col!r}: not contiguous "
+                                     f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
+                self._last_seq[stream] = int(seq[-1])
+            self._journal.frame(self._sid[stream], _K_ROWS, n, cols)
+            buf = self._bufs[stream]
+            if buf.n + n > buf.cap:
+                self._flush_locked()
+            if n > buf.cap:  # oversized block: straight to HDF5
+                _append_rows(self._f["entry"][stream], dict(zip((c.name for c in st.columns), cols)),
+                             self._order[stream])
+                self._n_rows[stream] += n
+                self._f.flush()
+            else:
+                for c, a in zip(st.columns, cols):
+                    buf.cols[c.name][buf.n:buf.n + n] = a
+                buf.n += n
+            if buf.n >= buf.cap or time.monotonic() - self._last_flush >= self.flush_interval_s:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        e = self._f["entry"]
+        for name, buf in self._bufs.items():
+            if buf.n:
+                _append_rows(e[name], {k: v[:buf.n] for k, v in buf.cols.items()}, self._order[name])
+                self._n_rows[name] += buf.n
+                buf.n = 0
+        self._f.flush()
+        self._last_flush = now = time.monotonic()
+        if now - self._last_state >= 5.0:
+            self._write_state()
+
+    def n_rows(self) -> dict[str, int]:
+        """Rows per stream written so far (file + buffer): where a resumed protocol continues."""
+        with self._lock:
+            return {k: self._n_rows[k] + self._bufs[k].n for k in self.schema}
+
+    def last_row(self, stream: str) -> dict[str, Any]:
+        """The last row of a stream already in the file (after resume: the last recovered row), or {}."""
+        with self._lock:
+            g = self._f["entry"][stream]
+            n = self._n_rows[stream]
+            if n == 0:
+                return {}
+            return {c.name: g[c.name][n - 1].tolist() for c in self.schema[stream].columns}
+
+    def flush(self) -> None:
+        """Write all buffered rows to HDF5 and publish them to SWMR readers."""
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def _event_rows(self, message: str, level: str) -> None:
+        t = self._t()
+        self._journal.frame(0, _K_EVENT, 1, [json.dumps({"t": t, "level": level, "message": message}).encode()])
+        _append_rows(self._f["entry"]["events"], {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"),
+                                                  "message": np.array([_enc(message, 256)], "S256")},
+                     ["level", "message", "t"])
+
+    def event(self, message: str, level: str = "info") -> None:
+        """Append to /entry/events (t, level, message); written through and flushed immediately."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("run is closed")
+            self._event_rows(str(message), str(level))
+            self._flush_locked()
+
+    def _segment(self, reason: str) -> None:
+        row = {"t": self._t(), "wall_time": _iso(_now()), "reason": reason,
+               **{f"start_{s}": self._n_rows[s] for s in self.schema}}
+        self._journal.frame(0, _K_SEGMENT, 1, [json.dumps(row).encode()])
+        _append_rows(self._f["entry"]["segments"], _segment_arrays(row, self.schema), list(_segment_arrays(row, self.schema)))
+
+    def _write_state(self, **extra: Any) -> None:
+        self._last_state = time.monotonic()
+        _write_state(self.state_path, {
+            "layout": LAYOUT_VERSION, "status": self.status, "pid": os.getpid(), "host": socket.gethostname(),
+            "pid_start": _proc_start(os.getpid()), "run_id": self.run_id, "run_type": self.run_type,
+            "device": self.device, "start_time": self.start_time, "n_rows": dict(self._n_rows),
+            "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra})
+
+    # -- finalization
+    def close(self, status: str, reason: str = "", safe_state: dict | None = None,
+              attachments: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+        """Drain, close the SWMR file, reopen r+ to write end_time/status/reason/n_rows/safe state,
+        fsync, and mark the state file. Idempotent (later calls do nothing).
+
+        ``attachments`` are whole tables known only at the end (e.g. the instrument transcript):
+        written at finalization to ``/entry/attachments/<name>/<column>``, gzip-compressed (never
+        while streaming)."""
+        with self._lock:
+            if self._closed:
+                return
+            if status not in ("completed", "aborted", "failed"):
+                raise StoreError(f"bad final status {status!r}")
+            try:
+                self._flush_locked()
+            finally:
+                self._closed = True
+                self._f.close()
+                self._journal.close()
+            end = _iso(_now())
+            _finalize(self.path, status, reason, end, safe_state, attachments)
+            self.status = status
+            self._write_state(end_time=end, reason=reason)
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, et: type | None, ev: BaseException | None, tb: Any) -> None:
+        if ev is None:
+            self.close("completed")
+        elif isinstance(ev, KeyboardInterrupt):
+            self.close("aborted", "KeyboardInterrupt")
+        else:
+            self.close("failed", repr(ev))
+
+
