@@ -18,9 +18,7 @@ from instruments.limits import LimitError
 from . import __version__
 from .config import EXAMPLE_TOML, ConfigError, load_config
 
-EXIT_BAD_INPUT = 2
-EXIT_RUN_FAILED = 1
-EXIT_ABORTED = 130
+from .outcome import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_RUN_FAILED, exit_code  # noqa: F401 - the codes' one home
 
 
 def _fail(msg: str) -> None:
@@ -114,16 +112,16 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
 
 
 def _report(out) -> None:
-    """Print a run's outcome; exit 1 if it failed, 130 if it was aborted."""
+    """Print a run's outcome and exit with its code (labrc.outcome: 0 completed, 1 failed, 3 device
+    failure, 4 safe state not verified, 130 aborted)."""
     click.echo(f"{out.status}: {out.path}")
     if out.reason:
         click.echo(f"reason: {out.reason}", err=True)
     if not out.safe_state.get("ok"):
         click.echo(f"WARNING: safe state not verified: {out.safe_state.get('errors')}", err=True)
-    if out.status == "failed":
-        sys.exit(EXIT_RUN_FAILED)
-    if out.status == "aborted":
-        sys.exit(EXIT_ABORTED)
+    code = exit_code(out.status, out.safe_state.get("ok"))
+    if code:
+        sys.exit(code)
 
 
 @main.command()

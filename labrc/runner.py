@@ -213,7 +213,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     run_dir = run_dir.parent if run_dir.is_file() else run_dir
     with RunReader(run_dir) as r:
         meta, status = r.metadata, r.status
-    if status in ("running", "completed"):
+    if status in ("running", "completed", "device_failure"):
         raise StoreError(f"{run_dir.name} is {status}; only interrupted, aborted or failed runs resume")
     cfg = Config.model_validate(meta["config"])
     cls = get_protocol(meta["protocol"])
@@ -279,6 +279,8 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
             status, reason = "aborted", stop.reason
         elif ctx.end_reason:
             reason = ctx.end_reason
+            if ctx.failure is not None:
+                status = "device_failure"
             log(reason, "warning")
     except InstrumentAborted:
         status, reason = "aborted", stop.reason or "test aborted"

@@ -130,6 +130,9 @@ class RunContext:
     select_device: Callable[[int], None] = lambda k: None
     n_devices: int = 1          # devices reachable by select_device (the simulated die; 1 on hardware)
     end_reason: str = ""        # set by a protocol that ends early on purpose (e.g. device failure)
+    # set by a protocol that detected a failed device: {"cycle": first failing cycle, "mode": "stuck OFF" ...,
+    # "criterion": which rule, "detected_at": cycle}; the run then ends with status "device_failure" (exit 3)
+    failure: dict | None = None
 
 
 class Protocol:

@@ -10,7 +10,7 @@ import numpy as np
 
 LAYOUT_VERSION = "labrc.run/1"
 H5_NAME, JOURNAL_NAME, STATE_NAME = "run.h5", "run.journal", "run.state.json"
-STATUSES = ("running", "completed", "aborted", "failed", "interrupted")
+STATUSES = ("running", "completed", "device_failure", "aborted", "failed", "interrupted")
 _RESERVED = {"config", "instrument", "sample", "events", "segments"}
 _LIBVER = ("v110", "v110")
 _EVENT_COLS = (("t", "<f8", "s"), ("level", "S16", ""), ("message", "S256", ""))

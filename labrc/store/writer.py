@@ -67,7 +67,7 @@ class RunWriter:
         and an event row, and keep appending. ``seq`` must continue at ``last_seq(stream) + 1``."""
         run_dir = Path(run_dir)
         status = _effective_status(_read_state(run_dir), None)
-        if status in ("running", "completed"):
+        if status in ("running", "completed", "device_failure"):
             raise StoreError(f"{run_dir}: cannot resume a run that is {status}")
         from .recovery import recover  # recovery builds on the writer's layout: import at use
         recover(run_dir)
@@ -247,7 +247,7 @@ class RunWriter:
         with self._lock:
             if self._closed:
                 return
-            if status not in ("completed", "aborted", "failed"):
+            if status not in ("completed", "device_failure", "aborted", "failed"):
                 raise StoreError(f"bad final status {status!r}")
             try:
                 self._flush_locked()
