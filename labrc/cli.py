@@ -232,6 +232,23 @@ def characterize(ctx, preset, seed, quick, as_json):
         sys.exit(EXIT_RUN_FAILED)
 
 
+@sim.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback exposes the simulator to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=1225, show_default=True,
+              help="TCP port (KXCI's default is 1225; 0 = a free port, printed at start).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a labrc.toml key.")
+@click.pass_context
+def serve(ctx, host, port, sets):
+    """Serve the simulated 4200A-SCS on a TCP socket with KXCI's Ethernet framing (one client at a time)."""
+    from sim_backend.server import serve as serve_chassis
+    cfg = _config(ctx, sets)
+    try:
+        sys.exit(serve_chassis(cfg.sim_config(), host, port))
+    except OSError as exc:
+        _fail(f"--host {host} --port {port}: {exc.strerror or exc}")
+
+
 @main.command()
 def protocols():
     """List protocols with their parameters, units, defaults, limits and presets."""

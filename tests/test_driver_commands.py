@@ -60,15 +60,37 @@ def test_user_mode_source_and_measure_keep_the_status_letter():
     assert not v.in_compliance and v.value == pytest.approx(1.23)
 
 
+# after each safe-state command: status byte (B1) and the stored error (p. 3-3, 4-2); an ACK alone proves
+# nothing (reference §1.6). "No error. (0)" is the simulator's form of "nothing stored" (undocumented, §10).
+CHECKED = [("SP", "0"), (":ERROR:LAST:GET", "No error. (0)")]
+
+
 def test_shutdown_drives_every_smu_to_zero_reads_back_and_switches_off():
-    comm = [OPT]
+    comm = [OPT, (":ERROR:LAST:CLEAR", "ACK"), ("SP", "0"),         # start from a clean error state
+            ("US", "ACK"), *CHECKED]
     for n in (1, 2, 3, 4):
-        comm += ([("US", "ACK")] if n == 1 else []) + [
-            (f"DV{n},0,0,1E-06", "ACK"), (f"TV{n}", "NAV 0.0000E+00"), (f"DV{n}", "ACK")]
-    comm += [(":PMU:OUTPUT:STATE 1, 0", "ACK"), (":PMU:OUTPUT:STATE 2, 0", "ACK")]
+        comm += [(f"DV{n},0,0,1E-06", "ACK"), *CHECKED,               # p. 5-33: 0 V, 1 µA compliance
+                 (f"TV{n}", "NAV 0.0000E+00"), *CHECKED,              # p. 5-35: read it back
+                 (f"DV{n}", "ACK"), *CHECKED]                         # p. 5-32: no arguments = off
+    comm += [(":PMU:OUTPUT:STATE 1, 0", "ACK"), *CHECKED, (":PMU:OUTPUT:STATE 2, 0", "ACK"), *CHECKED]
     with expected_protocol(Keithley4200, comm) as k:
         rec = k.shutdown()
-    assert rec["ok"] and rec["smu"][3]["v_readback_v"] == 0.0
+    assert rec["ok"] and rec["smu"][3]["v_readback_v"] == 0.0 and rec["errors"] == []
+
+
+def test_shutdown_reports_an_acknowledged_but_refused_off_command():
+    comm = [OPT, (":ERROR:LAST:CLEAR", "ACK"), ("SP", "0"), ("US", "ACK"), *CHECKED]
+    for n in (1, 2, 3, 4):
+        refused = n == 2
+        comm += [(f"DV{n},0,0,1E-06", "ACK"), *CHECKED, (f"TV{n}", "NAV 0.0000E+00"), *CHECKED,
+                 (f"DV{n}", "ACK")]
+        comm += ([("SP", "66"), (":ERROR:LAST:GET", "KXCI argument error. (-993)"), (":ERROR:LAST:CLEAR", "ACK")]
+                 if refused else CHECKED)
+    comm += [(":PMU:OUTPUT:STATE 1, 0", "ACK"), *CHECKED, (":PMU:OUTPUT:STATE 2, 0", "ACK"), *CHECKED]
+    with expected_protocol(Keithley4200, comm) as k:
+        rec = k.shutdown()
+    assert not rec["ok"] and rec["smu"][2]["off"] is False and rec["smu"][1]["off"] is True
+    assert rec["errors"] == ["SMU2: DV2: 4200 error -993: KXCI argument error."]
 
 
 def test_a_set_command_not_acknowledged_raises_the_instruments_error():
