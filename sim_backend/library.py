@@ -7,7 +7,13 @@ pyvisa-sim's known traps are closed here:
 * each :meth:`LabrcSimLibrary.create` gives a fresh instrument (state lives in the library instance);
 * replies are read whole (stock pyvisa-sim reads one byte per call: ~13 ms for 1000 values);
 * one lock per instrument serialises writes, reads and serial polls from several threads;
-* ``read_stb`` (GPIB serial poll) answers from the instrument's status byte.
+* ``read_stb`` (GPIB serial poll) answers from the instrument's status byte;
+* service requests are VISA events: ``wait_for_srq()`` (enable/wait_on/discard/disable_event) waits
+  for the status byte's RQS bit (``DR1`` + data ready, or an error), as the GPIB SRQ line would;
+* ``list_resources()`` lists both framings of the chassis (Ethernet socket and GPIB).
+
+It imports only the simulated instrument and pyvisa/pyvisa-sim (never labrc): a ``labrc.toml`` is
+read by :meth:`sim_backend.simconfig.SimConfig.from_toml`.
 
 ``Device._match`` is private pyvisa-sim API, which is why ``pyvisa-sim`` is pinned to 0.7.x and a
 test covers this class.
@@ -27,7 +33,8 @@ from pyvisa_sim.devices import Device, Devices
 from pyvisa_sim.highlevel import SimVisaLibrary
 
 from .errors import ConnectionDropped
-from .kxci import NO_REPLY, Kxci4200, SimConfig
+from .kxci import NO_REPLY, Kxci4200
+from .simconfig import SimConfig
 
 
 class KxciDevice(Device):
@@ -76,6 +83,7 @@ class LabrcSimLibrary(SimVisaLibrary):
 
     def _init(self) -> None:
         self.sessions = {}
+        self._events: dict[int, set] = {}
         config, die = self._PENDING.pop(str(self.library_path), (None, None))
         if config is None:
             config = self._config_from_path(str(self.library_path))
@@ -90,10 +98,7 @@ class LabrcSimLibrary(SimVisaLibrary):
     def _config_from_path(path: str) -> SimConfig:
         """``@labrc`` alone gives the default die; a ``labrc.toml`` path before the ``@`` configures it."""
         if path.endswith(".toml"):
-            from labrc.config import (
-                load_config,  # the one place the simulator reads labrc config
-            )
-            return load_config(path).sim_config()
+            return SimConfig.from_toml(path)
         return SimConfig()
 
     def _route(self, resource_name: str) -> str:
@@ -149,3 +154,46 @@ class LabrcSimLibrary(SimVisaLibrary):
             return 0, constants.StatusCode.error_invalid_object
         with sess.device.lock:
             return sess.device.instrument.serial_poll(), constants.StatusCode.success
+
+    # --- resources and events -------------------------------------------------------------------------
+    def list_resources(self, session, query: str = "?*::INSTR"):
+        """Both framings of the chassis. The default query (``?*::INSTR``) lists the socket too, as the
+        README promises: the simulated chassis is configured on both interfaces."""
+        names = tuple(self.devices.list_resources())
+        if query in ("?*::INSTR", "?*"):
+            return names
+        return tuple(rname.filter(names, query))
+
+    def enable_event(self, session, event_type, mechanism, context=None):
+        """Service requests can be queued (``wait_for_srq``); other events do not exist on KXCI."""
+        sess = self.sessions.get(session)
+        if sess is None:
+            return constants.StatusCode.error_invalid_object
+        if event_type != constants.EventType.service_request:
+            return constants.StatusCode.error_invalid_event
+        self._events.setdefault(session, set()).add(event_type)
+        return constants.StatusCode.success
+
+    def disable_event(self, session, event_type, mechanism):
+        self._events.get(session, set()).discard(event_type)
+        return constants.StatusCode.success
+
+    def discard_events(self, session, event_type, mechanism):
+        return constants.StatusCode.success
+
+    def wait_on_event(self, session, in_event_type, timeout):
+        """Wait until the instrument requests service (status byte B6) or ``timeout`` ms pass."""
+        sess = self.sessions.get(session)
+        if sess is None or not isinstance(sess.device, KxciDevice):
+            raise errors.VisaIOError(constants.StatusCode.error_invalid_object)
+        if in_event_type not in self._events.get(session, set()):
+            raise errors.VisaIOError(constants.StatusCode.error_not_enabled)
+        dev = sess.device
+        deadline = None if timeout in (None, constants.VI_TMO_INFINITE) else time.monotonic() + timeout / 1000
+        while True:
+            with dev.lock:
+                if dev.instrument.service_requested():
+                    return in_event_type, None, constants.StatusCode.success
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.VisaIOError(constants.StatusCode.error_timeout)
+            time.sleep(0.001)
