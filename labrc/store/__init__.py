@@ -35,17 +35,20 @@ reserved. ``t`` columns are the caller's (seconds since start by convention).
 Journal (``run.journal``): ``b"LABRCJ01"``, u32 header length, JSON header (layout, metadata, run identity),
 then frames ``<IHHIII`` = magic, stream index, kind (0 rows, 1 event, 2 segment), n rows, payload bytes,
 crc32(header[:16] + payload) followed by the payload. Row payloads are column-major (each column's bytes
-in schema order, little-endian). Reading stops at the first bad frame (torn tail). It is fsynced about
+in schema order, little-endian). Reading resynchronises on the next valid frame after damage (the gap is
+reported); the torn tail is cut. It is fsynced about
 every second by a background thread, so a power cut loses ~1 s; a kill -9 loses nothing already appended.
 
 Modules: ``schema`` (streams, columns, constants), ``journal``, ``state`` (state file, writer liveness),
 ``layout`` (HDF5 skeleton, appends, finalization), ``writer``, ``reader``, ``recovery``.
 """
-from .journal import read_journal
+from .compact import compact_run, is_compacted
+from .journal import JournalScan, read_journal, scan_journal
 from .reader import RunReader, list_runs
-from .recovery import recover
+from .recovery import close_run, recover
 from .schema import H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, STATUSES, Column, StoreError, Stream
 from .writer import RunWriter
 
 __all__ = ["Column", "Stream", "StoreError", "RunWriter", "RunReader", "list_runs", "recover", "read_journal",
+           "scan_journal", "JournalScan", "close_run", "compact_run", "is_compacted",
            "LAYOUT_VERSION", "STATUSES", "H5_NAME", "JOURNAL_NAME", "STATE_NAME"]

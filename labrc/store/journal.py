@@ -6,15 +6,17 @@ import os
 import struct
 import threading
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .schema import StoreError, Stream
+from .schema import LAYOUT_VERSION, StoreError, Stream
 
 _J_MAGIC, _F_MAGIC = b"LABRCJ01", 0x4A43524C
 _FRAME = struct.Struct("<IHHIII")
 _K_ROWS, _K_EVENT, _K_SEGMENT = 0, 1, 2
+_MAX_JSON_FRAME = 1 << 20  # event/segment frames are one small JSON record
 
 class _Journal:
     """Append-only CRC-framed journal; frames go straight to the OS (one writev per call), a
@@ -67,25 +69,122 @@ class _Journal:
         self.fd = -1
 
 
-def read_journal(path: Path) -> tuple[dict, list[tuple[int, int, int, bytes]], int]:
-    """Parse a journal: (header, [(stream, kind, n, payload)], byte offset of the valid end)."""
-    data = Path(path).read_bytes()
+@dataclass
+class JournalScan:
+    """What a journal holds: its header, every valid frame, and the damage found between them.
+
+    ``frames`` are ``(stream, kind, n, payload)`` with ``payload`` a zero-copy memoryview into the file's
+    bytes. ``gaps`` are ``(offset, bytes_skipped, frame_n)``: a stretch of bytes between two valid frames that
+    holds no valid frame (``frame_n`` = rows announced by the damaged frame's header when that header itself
+    is plausible, else ``None``). ``valid_end`` is the byte after the last valid frame; anything after it
+    (``tail_bytes``) is a torn tail (a power cut mid-write), not a gap."""
+    header: dict
+    frames: list[tuple[int, int, int, memoryview]]
+    gaps: list[tuple[int, int, int | None]]
+    valid_end: int
+    size: int
+
+    @property
+    def tail_bytes(self) -> int:
+        return self.size - self.valid_end
+
+
+def _row_bytes(stream: Stream) -> int:
+    return sum(c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in stream.columns)
+
+
+def _read_header(path: Path, data: bytes) -> tuple[dict, int]:
     if data[:8] != _J_MAGIC:
-        raise StoreError(f"{path}: not a labrc journal")
+        raise StoreError(f"{path}: not a labrc journal (bad magic {bytes(data[:8])!r})")
+    if len(data) < 12:
+        raise StoreError(f"{path}: journal header is truncated ({len(data)} bytes)")
     (hl,) = struct.unpack_from("<I", data, 8)
-    header = json.loads(data[12:12 + hl])
-    pos, frames = 12 + hl, []
-    while pos + 20 <= len(data):
-        magic, st, kind, n, size, crc = _FRAME.unpack_from(data, pos)
-        end = pos + 20 + size
-        if magic != _F_MAGIC or end > len(data):
-            break
-        payload = data[pos + 20:end]
-        if zlib.crc32(payload, zlib.crc32(data[pos:pos + 16])) != crc:
-            break
-        frames.append((st, kind, n, payload))
-        pos = end
-    return header, frames, pos
+    if 12 + hl > len(data):
+        raise StoreError(f"{path}: journal header is corrupt (length {hl} > file size {len(data)})")
+    try:
+        header = json.loads(bytes(data[12:12 + hl]))
+        schema = {k: Stream.from_json(v) for k, v in header["schema"].items()}
+        for k in ("run_id", "run_type", "device", "start_time", "metadata"):
+            header[k]
+        if header["layout"] != LAYOUT_VERSION:
+            raise ValueError(f"layout {header['layout']!r}, expected {LAYOUT_VERSION!r}")
+    except (ValueError, KeyError, TypeError) as e:
+        raise StoreError(f"{path}: journal header is corrupt ({type(e).__name__}: {e})") from None
+    if not schema:
+        raise StoreError(f"{path}: journal header is corrupt (no streams)")
+    return header, 12 + hl
+
+
+def scan_journal(path: Path | str) -> JournalScan:
+    """Parse a journal, resynchronising after damage (hdf5-streaming.md §6.3 stops at the first bad frame;
+    a flipped byte mid-file then threw away every later frame, issue 10 item 6).
+
+    A frame is accepted only if its magic, plausibility (stream index in the schema, a known kind, a row
+    frame's size == n × the stream's row size, an event/segment frame of one JSON record) and CRC all hold.
+    After a bad frame the scan looks for the next frame magic and keeps going; the skipped bytes become a
+    gap. A missing file or a damaged header is a one-line :class:`StoreError` (no frame can be trusted
+    without the header's schema)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: journal is missing") from None
+    except OSError as e:
+        raise StoreError(f"{path}: journal unreadable ({e.strerror or e})") from None
+    header, pos = _read_header(path, data)
+    schema = [Stream.from_json(v) for v in header["schema"].values()]
+    row_bytes = [_row_bytes(s) for s in schema]
+    mv = memoryview(data)
+    size = len(data)
+    frames: list[tuple[int, int, int, memoryview]] = []
+    gaps: list[tuple[int, int, int | None]] = []
+    magic = struct.pack("<I", _F_MAGIC)
+
+    def plausible(at: int) -> tuple[bool, int, int | None]:
+        """(frame valid, its end, rows announced if the header alone is plausible)."""
+        if at + 20 > size:
+            return False, at, None
+        m, st, kind, n, nbytes, crc = _FRAME.unpack_from(data, at)
+        if m != _F_MAGIC:
+            return False, at, None
+        if kind == _K_ROWS:
+            ok = st < len(schema) and n > 0 and nbytes == n * row_bytes[st]
+        else:
+            ok = kind in (_K_EVENT, _K_SEGMENT) and st == 0 and n == 1 and 0 < nbytes <= _MAX_JSON_FRAME
+        end = at + 20 + nbytes
+        if not ok:
+            return False, at, None
+        announced = n if kind == _K_ROWS else 0
+        if end > size:
+            return False, at, announced
+        if zlib.crc32(mv[at + 20:end], zlib.crc32(mv[at:at + 16])) != crc:
+            return False, at, announced
+        return True, end, announced
+
+    while pos + 20 <= size:
+        ok, end, _ = plausible(pos)
+        if ok:
+            m, st, kind, n, nbytes, crc = _FRAME.unpack_from(data, pos)
+            frames.append((st, kind, n, mv[pos + 20:end]))
+            pos = end
+            continue
+        # damaged or torn: resynchronise on the next valid frame, if any
+        _, _, announced = plausible(pos)
+        nxt = data.find(magic, pos + 1)
+        while nxt >= 0 and not plausible(nxt)[0]:
+            nxt = data.find(magic, nxt + 1)
+        if nxt < 0:
+            break  # nothing valid follows: a torn tail
+        gaps.append((pos, nxt - pos, announced))
+        pos = nxt
+    return JournalScan(header, frames, gaps, pos, size)
+
+
+def read_journal(path: Path | str) -> tuple[dict, list[tuple[int, int, int, memoryview]], int]:
+    """Parse a journal: (header, [(stream, kind, n, payload)], byte offset of the valid end).
+    Resynchronises after damage (see :func:`scan_journal`, which also reports the gaps)."""
+    j = scan_journal(path)
+    return j.header, j.frames, j.valid_end
 
 
 def _decode_rows(stream: Stream, n: int, payload: bytes) -> dict[str, np.ndarray]:

@@ -1,4 +1,12 @@
-"""Recovery of a crashed run: rebuild run.h5 from the journal plus a salvage read of the old file."""
+"""Recovery of a crashed run: rebuild run.h5 from the journal (the source of truth), using the old file only
+where the journal has no rows; and ``close_run``, which ends an interrupted run without continuing it.
+
+Sequence (hdf5-streaming.md §6.5): scan the journal (resynchronising after damage, journal.scan_journal) →
+salvage-read the old run.h5 in a child process with a timeout (HDF5 can hang on a damaged file, §2.5) →
+merge per stream, journal first → write ``run.h5.tmp`` → verify it row for row against the journal →
+finalize (plain, non-SWMR: any HDF5 reader opens it) → ``os.replace`` over run.h5. The old file is kept as
+``run.crashed.h5`` only when it contributed rows or the verification failed; an event says which.
+"""
 from __future__ import annotations
 
 import json
@@ -10,11 +18,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, _decode_rows, _Journal, read_journal
+from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, JournalScan, _decode_rows, _Journal, scan_journal
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays
 from .schema import H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _enc, _iso, _now, _seq_prefix
-from .state import _effective_status, _read_state, _write_state
+from .state import _effective_status, _fsync_path, _read_state, _write_state
 
+CRASHED_NAME = "run.crashed.h5"
+_TMP_NAMES = ("run.h5.tmp", "salvage.tmp.npz")
+
+# Child process: every column of every stream as far as it reads (chunk-block by chunk-block, stopping at the
+# first block that fails), *not* cut to a common length: the merge decides whether the file can be trusted.
 _SALVAGE = r"""
 import sys, json, numpy as np, h5py
 src, dst = sys.argv[1], sys.argv[2]
@@ -23,7 +36,6 @@ with h5py.File(src, "r", swmr=True) as f:
     e = f["entry"]
     layout = json.loads(e["layout_json"][()])
     for name, st in layout.items():
-        cols, n = {}, None
         for cname, *_ in st["columns"]:
             d = e[name][cname]; step = max(d.chunks[0] * 16, 1); parts = []; k = 0
             while k < d.shape[0]:
@@ -31,10 +43,7 @@ with h5py.File(src, "r", swmr=True) as f:
                     parts.append(d[k:k + step]); k += step
                 except Exception:
                     break
-            a = np.concatenate(parts) if parts else d[:0]
-            cols[cname] = a; n = len(a) if n is None else min(n, len(a))
-        for cname, a in cols.items():
-            out[name + "/" + cname] = a[:n]
+            out[name + "/" + cname] = np.concatenate(parts) if parts else d[:0]
 np.savez(dst, **out)
 """
 
@@ -57,82 +66,250 @@ def _salvage(h5: Path, timeout_s: float) -> dict[str, dict[str, np.ndarray]]:
         dst.unlink(missing_ok=True)
 
 
-def _merge(s: dict, j: dict, seqc: str | None, cols: list[str]) -> dict:
-    """Combine salvaged HDF5 rows (s) and journal rows (j): salvage prefix + journal rows past it when
-    they join up, else the longer of the two (both cut to their seq-valid prefix)."""
-    if seqc is None:
-        return s if len(s[cols[0]]) > len(j[cols[0]]) else j
-    s = {c: a[:_seq_prefix(s[seqc])] for c, a in s.items()}
-    j = {c: a[:_seq_prefix(j[seqc])] for c, a in j.items()}
-    if not len(s[seqc]) or not len(j[seqc]):
-        return j if len(j[seqc]) else s
-    last = s[seqc][-1]
-    if s[seqc][0] <= j[seqc][0] <= last + 1:
-        keep = j[seqc] > last
-        return {c: np.concatenate([s[c], j[c][keep]]) for c in cols}
-    return j if len(j[seqc]) >= len(s[seqc]) else s
+def _bytes_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bitwise equality (NaN == NaN with the same payload): journal and file hold the same bytes."""
+    return a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
 
 
-def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0) -> dict[str, int]:
-    """Rebuild run.h5 of a crashed run from its journal plus whatever a salvage read of the old file
-    holds beyond the journal (e.g. a journal tail lost to power cut). The old file is kept as
-    run.crashed.h5, the torn journal tail is cut, status becomes "interrupted". Returns rows per stream.
-    Refuses while the writer is alive."""
+def _rows_differ(a: dict, b: dict, cols: list[str]) -> list[str]:
+    return [c for c in cols if not _bytes_equal(a[c], b[c])]
+
+
+def _merge_stream(name: str, st: Stream, j: dict[str, np.ndarray], s: dict[str, np.ndarray]
+                  ) -> tuple[dict[str, np.ndarray], int, list[str]]:
+    """Rows of one stream: the journal's (j) first; salvaged file rows (s) only where the journal has none
+    (a journal tail lost to a power cut, a damaged journal frame), and only if the file is consistent: rows
+    present in every column (common length), seq contiguous, and bitwise equal to the journal wherever both
+    hold a row (a file damaged by a half-done write has wrong values inside its seq-valid range: issue 10
+    item 2). A file that shares no row with the journal must also have all columns of the same length.
+    Returns (rows, file rows used, notes for the event log)."""
+    cols = [c.name for c in st.columns]
+    seqc, notes = st.seq_col, []
+    nj = len(j[cols[0]])
+    if seqc is not None and nj:  # out-of-order or repeated journal rows (never written by RunWriter): first wins
+        seq = j[seqc]
+        prev = np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(seq)[:-1]])
+        keep = seq > prev
+        if not keep.all():
+            notes.append(f"{name}: {int((~keep).sum())} out-of-order journal rows dropped")
+            j = {c: a[keep] for c, a in j.items()}
+            nj = len(j[cols[0]])
+    lens = {len(s[c]) for c in cols} if all(c in s for c in cols) else {0}
+    if min(lens) == 0:
+        return j, 0, notes
+    n_common = min(lens)
+    s = {c: s[c][:n_common] for c in cols}
+    if seqc is None:  # no row key: the file may only extend the journal, which must be its exact prefix
+        if n_common <= nj or len(lens) != 1 or _rows_differ({c: s[c][:nj] for c in cols}, j, cols):
+            if n_common > nj:
+                notes.append(f"{name}: run.h5 disagrees with the journal or its columns differ in length: "
+                             "file rows not used")
+            return j, 0, notes
+        return {c: np.concatenate([j[c], s[c][nj:]]) for c in cols}, n_common - nj, notes
+    k = _seq_prefix(s[seqc])
+    s = {c: a[:k] for c, a in s.items()}
+    both_f = np.isin(s[seqc], j[seqc])
+    if both_f.any():
+        both_j = np.isin(j[seqc], s[seqc])
+        bad = _rows_differ({c: a[both_f] for c, a in s.items()}, {c: a[both_j] for c, a in j.items()}, cols)
+        if bad:
+            notes.append(f"{name}: run.h5 disagrees with the journal in {bad[:4]}: journal kept, file rows not used")
+            return j, 0, notes
+    elif len(lens) != 1:  # nothing to check the file against, and its columns disagree: do not trust it
+        notes.append(f"{name}: run.h5 columns differ in length {sorted(lens)} and share no row with the journal: "
+                     "file rows not used")
+        return j, 0, notes
+    extra = ~both_f
+    n_extra = int(extra.sum())
+    if not n_extra:
+        return j, 0, notes
+    out = {c: np.concatenate([j[c], s[c][extra]]) for c in cols}
+    order = np.argsort(out[seqc], kind="stable")
+    return {c: a[order] for c, a in out.items()}, n_extra, notes
+
+
+def _holes(seq: np.ndarray) -> list[tuple[int, int]]:
+    """Missing seq ranges (first, last) inside a strictly increasing seq column."""
+    if len(seq) < 2:
+        return []
+    at = np.flatnonzero(np.diff(seq) > 1)
+    return [(int(seq[i]) + 1, int(seq[i + 1]) - 1) for i in at]
+
+
+def _journal_content(scan: JournalScan, schema: dict[str, Stream]) -> tuple[dict, list[dict], list[dict]]:
+    names = list(schema)
+    blocks: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in schema}
+    events, segments = [], []
+    for sid, kind, n, payload in scan.frames:
+        if kind == _K_ROWS:
+            blocks[names[sid]].append(_decode_rows(schema[names[sid]], n, payload))
+        elif kind == _K_EVENT:
+            events.append(json.loads(bytes(payload)))
+        elif kind == _K_SEGMENT:
+            segments.append(json.loads(bytes(payload)))
+    rows = {}
+    for name, st in schema.items():
+        rows[name] = {c.name: (np.concatenate([b[c.name] for b in blocks[name]]) if blocks[name]
+                               else np.empty((0, *c.shape), c.np_dtype)) for c in st.columns}
+    return rows, events, segments
+
+
+def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    """Problems found comparing the rebuilt file with the journal: every journal row must be in the file,
+    bit for bit, at its seq (or, without a seq column, as the file's prefix). Empty list = verified."""
+    problems = []
+    with h5py.File(path, "r") as f:
+        e = f["entry"]
+        for name, st in schema.items():
+            cols = [c.name for c in st.columns]
+            frow = {c: e[name][c][()] for c in cols}
+            j = journal_rows[name]
+            if len({len(a) for a in frow.values()}) != 1:
+                problems.append(f"{name}: columns differ in length")
+                continue
+            if st.seq_col:
+                sel = np.isin(frow[st.seq_col], j[st.seq_col])
+                frow = {c: a[sel] for c, a in frow.items()}
+            else:
+                frow = {c: a[:len(j[cols[0]])] for c, a in frow.items()}
+            bad = _rows_differ(frow, j, cols)
+            if bad:
+                problems.append(f"{name}: {bad[:4]} differ from the journal")
+    return problems
+
+
+def _ev(t: float, level: str, msg: str) -> dict[str, np.ndarray]:
+    return {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"), "message": np.array([_enc(msg, 256)], "S256")}
+
+
+def remove_leftovers(run_dir: Path) -> list[str]:
+    """Delete temporary files a killed recovery/compaction left behind (never run.h5, the journal or state)."""
+    from .compact import COMPACT_TMP
+    gone = []
+    for n in (*_TMP_NAMES, COMPACT_TMP):
+        p = Path(run_dir) / n
+        if p.exists():
+            p.unlink()
+            gone.append(n)
+    return gone
+
+
+def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | None = None) -> dict[str, int]:
+    """Rebuild run.h5 of a crashed run from its journal, plus whatever a salvage read of the old file holds
+    where the journal has no rows. Status becomes "interrupted" (``reason``: why, default a description of
+    the recovery); the torn journal tail is cut; damaged journal stretches become events (bytes skipped,
+    seq range lost or filled from the file). The result is a plain HDF5 file (no SWMR flags) that any
+    reader opens. Returns rows per stream. Refuses while the writer is alive.
+
+    Journal damage is left in place (the journal is append-only and the next recovery finds the same gaps
+    again; they are derived afresh each time, not copied into the journal)."""
     run_dir = Path(run_dir)
     state = _read_state(run_dir)
     if state and _effective_status(state, None) == "running":
         raise StoreError(f"{run_dir}: writer pid {state.get('pid')} is alive")
     jpath, h5 = run_dir / JOURNAL_NAME, run_dir / H5_NAME
-    header, frames, valid_end = read_journal(jpath)
-    if valid_end < jpath.stat().st_size:
-        os.truncate(jpath, valid_end)
+    if not jpath.exists() and h5.exists():
+        from .compact import is_compacted
+        if is_compacted(h5):
+            raise StoreError(f"{run_dir.name}: compacted (journal removed after verification): nothing to recover or resume")
+    remove_leftovers(run_dir)
+    scan = scan_journal(jpath)
+    if scan.tail_bytes:
+        os.truncate(jpath, scan.valid_end)
+    header = scan.header
     schema = {k: Stream.from_json(v) for k, v in header["schema"].items()}
-    names = list(schema)
-    rows: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in schema}
-    events, segments = [], []
-    for sid, kind, n, payload in frames:
-        if kind == _K_ROWS:
-            rows[names[sid]].append(_decode_rows(schema[names[sid]], n, payload))
-        elif kind == _K_EVENT:
-            events.append(json.loads(payload))
-        elif kind == _K_SEGMENT:
-            segments.append(json.loads(payload))
+    jrows, events, segments = _journal_content(scan, schema)
     salv = _salvage(h5, salvage_timeout_s) if h5.exists() else {}
+    notes = [f"journal damage at byte {off}: {nb} bytes skipped"
+             + (f" (the damaged frame held {n} rows)" if n else "") for off, nb, n in scan.gaps]
+    if scan.tail_bytes:
+        notes.append(f"journal torn tail: {scan.tail_bytes} bytes cut")
+    merged, counts, from_file = {}, {}, 0
+    for name, st in schema.items():
+        rows, used, n_notes = _merge_stream(name, st, jrows[name], salv.get(name, {}))
+        merged[name], counts[name] = rows, len(rows[st.columns[0].name])
+        from_file += used
+        notes += n_notes
+        if used:
+            notes.append(f"{name}: {used} rows missing from the journal taken from run.h5")
+        if st.seq_col:
+            holes = _holes(rows[st.seq_col])
+            if holes:
+                lost = sum(b - a + 1 for a, b in holes)
+                txt = ", ".join(f"{a}..{b}" for a, b in holes[:4]) + (" ..." if len(holes) > 4 else "")
+                notes.append(f"{name}: {lost} rows lost (seq {txt}): in neither the journal nor run.h5")
     tmp = run_dir / "run.h5.tmp"
     ident = {k: header[k] for k in ("run_id", "run_type", "device", "start_time")}
-    counts: dict[str, int] = {}
+    t_last = float(events[-1]["t"]) if events else 0.0
     with h5py.File(tmp, "w", libver=_LIBVER) as f:
         _build_skeleton(f, schema, header["metadata"], ident)
         e = f["entry"]
         for name, st in schema.items():
-            cols = [c.name for c in st.columns]
-            j = {c: np.concatenate([b[c] for b in rows[name]]) if rows[name] else np.empty((0, *cc.shape), cc.np_dtype)
-                 for c, cc in zip(cols, st.columns)}
-            s = salv.get(name, {})
-            s = {c: s[c] for c in cols} if all(c in s for c in cols) else {c: j[c][:0] for c in cols}
-            j = _merge(s, j, st.seq_col, cols)
-            _append_rows(e[name], j, cols)
-            counts[name] = len(j[cols[0]])
+            _append_rows(e[name], merged[name], [c.name for c in st.columns])
         for ev in events:
-            _append_rows(e["events"], {"t": np.array([ev["t"]]), "level": np.array([_enc(ev["level"], 16)], "S16"),
-                                       "message": np.array([_enc(ev["message"], 256)], "S256")}, ["level", "message", "t"])
+            _append_rows(e["events"], _ev(ev["t"], ev["level"], ev["message"]), ["level", "message", "t"])
         for sg in segments:
             a = _segment_arrays(sg, schema)
             _append_rows(e["segments"], a, list(a))
-        msg = f"recovered after crash from journal ({len(frames)} frames) + salvage; rows {counts}"
-        t_last = float(events[-1]["t"]) if events else 0.0
-        _append_rows(e["events"], {"t": np.array([t_last]), "level": np.array([b"warning"], "S16"),
-                                   "message": np.array([_enc(msg, 256)], "S256")}, ["level", "message", "t"])
+        for n in notes:
+            _append_rows(e["events"], _ev(t_last, "warning", n), ["level", "message", "t"])
+    problems = _verify(tmp, schema, jrows)
+    keep_old = h5.exists() and (from_file > 0 or bool(problems))
+    msg = (f"recovered after crash from journal ({len(scan.frames)} frames, {len(scan.gaps)} damaged stretches)"
+           f"{' + run.h5 rows' if from_file else ''}; rows {counts}")
+    if problems:
+        msg += f"; verification against the journal FAILED ({'; '.join(problems)[:100]})"
+    if keep_old:
+        msg += f"; old file kept as {CRASHED_NAME}"
+    elif h5.exists():
+        msg += "; verified row for row against the journal, old file deleted"
+    with h5py.File(tmp, "r+", libver=_LIBVER) as f:
+        _append_rows(f["entry"]["events"], _ev(t_last, "warning", msg), ["level", "message", "t"])
     jw = _Journal(jpath, None)
     jw.frame(0, _K_EVENT, 1, [json.dumps({"t": t_last, "level": "warning", "message": msg}).encode()])
     jw.close()
     end = _iso(_now())
-    _finalize(tmp, "interrupted", msg, end, None)
-    if h5.exists():
-        os.replace(h5, run_dir / "run.crashed.h5")
-    os.replace(tmp, h5)
+    _finalize(tmp, "interrupted", reason or msg, end, None)
+    if keep_old:
+        os.replace(h5, run_dir / CRASHED_NAME)
+    os.replace(tmp, h5)  # atomic: a kill before this line leaves the old run.h5 and the journal untouched
+    _fsync_path(run_dir)
     st = dict(state or {})
-    st.update({"layout": LAYOUT_VERSION, **ident, "status": "interrupted", "reason": msg, "n_rows": counts,
-               "recovered": end, "end_time": end})
+    st.update({"layout": LAYOUT_VERSION, **ident, "status": "interrupted", "reason": reason or msg, "n_rows": counts,
+               "last_seq": {k: int(merged[k][s.seq_col][-1]) for k, s in schema.items() if s.seq_col and counts[k]},
+               "recovered": end, "end_time": end, "journal_gaps": len(scan.gaps),
+               "verified": not problems})
     _write_state(run_dir / STATE_NAME, st)
     return counts
+
+
+def close_run(run_dir: Path | str, salvage_timeout_s: float = 60.0) -> dict:
+    """End an interrupted run without continuing it (``labrc close``): rebuild and finalize run.h5 from the
+    journal (:func:`recover`), status stays "interrupted" with the reason, the file opens in any HDF5 reader
+    (plain ``h5py.File(path)``, no SWMR). Never touches the instrument. Refuses a run whose writer is alive;
+    a finished or already closed run is left as it is.
+
+    Returns {"closed": bool, "status", "message", "rows"}."""
+    run_dir = Path(run_dir)
+    run_dir = run_dir.parent if run_dir.is_file() else run_dir
+    state = _read_state(run_dir)
+    if state is None and not (run_dir / JOURNAL_NAME).exists() and not (run_dir / H5_NAME).exists():
+        raise StoreError(f"{run_dir}: not a run directory (no {STATE_NAME}, {JOURNAL_NAME} or {H5_NAME})")
+    status = _effective_status(state, None)
+    if status == "running":
+        raise StoreError(f"{run_dir.name}: writer pid {state.get('pid')} on {state.get('host')} is alive; "
+                         "stop it first (Ctrl-C / SIGTERM)")
+    if status != "interrupted":
+        return {"closed": False, "status": status, "rows": (state or {}).get("n_rows", {}),
+                "message": f"{run_dir.name} is {status} (finalized by its writer): nothing to close"}
+    if state and state.get("closed"):
+        return {"closed": False, "status": status, "rows": state.get("n_rows", {}),
+                "message": f"{run_dir.name} was already closed at {state['closed']}: nothing to do"}
+    who = f"pid {state.get('pid')} on {state.get('host')}" if state else "unknown (no state file)"
+    reason = (f"interrupted: the writer ({who}) ended without finalizing (killed, crashed or power loss); "
+              "closed from its journal with labrc close")
+    counts = recover(run_dir, salvage_timeout_s, reason=reason)
+    st = _read_state(run_dir) or {}
+    st["closed"] = _iso(_now())
+    _write_state(run_dir / STATE_NAME, st)
+    return {"closed": True, "status": "interrupted", "rows": counts, "message": reason}
