@@ -141,6 +141,48 @@ def resume(ctx, run_ref, no_progress):
     _report(out)
 
 
+@main.command(name="close")
+@click.argument("run_ref")
+@click.pass_context
+def close_cmd(ctx, run_ref):
+    """End an interrupted (killed, crashed) run without continuing it: finalize run.h5 from its journal.
+
+    The status stays "interrupted" with the reason; the file then opens in any HDF5 reader. No instrument
+    is touched. A finished run is left as it is; a run whose writer is alive is refused."""
+    from .store import StoreError, close_run
+    cfg = _config(ctx)
+    try:
+        out = close_run(_resolve_run(cfg, run_ref))
+    except StoreError as exc:
+        _fail(str(exc))
+    if out["closed"]:
+        click.echo(f"closed: {out['status']}, rows {out['rows']}")
+        click.echo(f"reason: {out['message']}", err=True)
+    else:
+        click.echo(out["message"])
+
+
+@main.command(name="compact")
+@click.argument("run_ref")
+@click.option("--level", type=click.IntRange(1, 9), default=1, show_default=True, help="gzip level (1: fastest).")
+@click.option("--final", is_flag=True, help="Also compact an aborted/failed/closed run; it can no longer be resumed.")
+@click.pass_context
+def compact_cmd(ctx, run_ref, level, final):
+    """Compress a finished run's file (gzip + shuffle), verify it against the journal, then drop the journal."""
+    from .store import StoreError, compact_run
+    cfg = _config(ctx)
+    try:
+        out = compact_run(_resolve_run(cfg, run_ref), level=level, final=final)
+    except StoreError as exc:
+        _fail(str(exc))
+    if out["compacted"]:
+        click.echo(f"{out['message']}: {out['h5_bytes_before'] / 1e6:.1f} MB + journal "
+                   f"{out['journal_bytes_before'] / 1e6:.1f} MB -> {out['bytes_after'] / 1e6:.1f} MB "
+                   f"({100 * out['ratio']:.0f} %) in {out['seconds']:.1f} s")
+    else:
+        click.echo(out["message"])
+
+
 @main.command()
 @click.argument("run_ref")
 @click.option("--interval", type=click.FloatRange(0.25, 60), default=0.5, show_default=True,

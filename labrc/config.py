@@ -71,6 +71,7 @@ class DataSection(_Section):
     dir: str = "data"
     flush_interval_s: float = Field(1.0, gt=0, le=60)
     flush_rows: int = Field(65_536, ge=1)
+    compact: bool = True                # after a verified finish: gzip copy of run.h5, journal removed (labrc.store.compact)
 
 
 class SimSection(_Section):
@@ -221,6 +222,7 @@ cycles_max = 10000000
 [data]
 dir = "data"
 flush_interval_s = 1.0                       # at most this much measured data is at risk
+compact = true                               # compress run.h5 and drop the journal once verified
 
 [sim]
 preset = "OGB-Ag"                            # OGB-Ag, DDAB-Ag, OGB-Au, DDAB-Au
