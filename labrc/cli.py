@@ -44,6 +44,23 @@ def _parse_kv(items: tuple[str, ...], what: str) -> dict[str, str]:
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Keithley 4200-SCS memristor protocols, on the real instrument or the embedded simulator."""
     ctx.obj = {"config_path": config_path}
+    if ctx.invoked_subcommand not in _STOP_FLAG_COMMANDS:
+        _default_signals()
+
+
+# Commands that drive the instrument keep labrc.entry's stop handlers (a signal = stop after the block,
+# then the safe shutdown); every other command gets Python's defaults back, so Ctrl-C simply ends it.
+_STOP_FLAG_COMMANDS = ("run", "resume")
+
+
+def _default_signals() -> None:
+    import signal
+
+    from .signals import PROCESS_STOP, STOP_SIGNALS
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
+    if PROCESS_STOP():
+        sys.exit(EXIT_ABORTED)
 
 
 def _config(ctx: click.Context, overrides: tuple[str, ...] = ()):
@@ -70,7 +87,7 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
     """Run PROTOCOL (see `labrc protocols`) and stream it to a new HDF5 run file."""
     from protocols import get_protocol
 
-    from .runner import run_protocol
+    from .runner import StoppedBeforeStart, run_protocol
     cfg = _config(ctx, sets)
     values: dict = {}
     if params_file:
@@ -101,6 +118,8 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         return
     try:
         out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
+    except StoppedBeforeStart as exc:
+        _stopped(exc)
     except (LimitError, ConfigError) as exc:
         _fail(str(exc))
     if plot and out.status != "failed":
@@ -109,6 +128,12 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         with RunReader(out.path) as r:
             click.echo(f"plot: {plot_run(r)}")
     _report(out)
+
+
+def _stopped(exc: Exception) -> None:
+    """A stop request before the first instrument command: an ordinary abort, nothing was applied."""
+    click.echo(f"aborted: {exc}", err=True)
+    sys.exit(EXIT_ABORTED)
 
 
 def _report(out) -> None:
@@ -130,12 +155,14 @@ def _report(out) -> None:
 @click.pass_context
 def resume(ctx, run_ref, no_progress):
     """Continue an interrupted (killed, crashed, aborted) run in the same file from its last committed block."""
-    from .runner import resume_run
+    from .runner import StoppedBeforeStart, resume_run
     from .store import StoreError
     cfg = _config(ctx)
     try:
         out = resume_run(_resolve_run(cfg, run_ref), progress=not no_progress,
                          echo=lambda m: click.echo(m, err=True))
+    except StoppedBeforeStart as exc:
+        _stopped(exc)
     except (StoreError, LimitError, ConfigError, NotImplementedError) as exc:
         _fail(str(exc))
     _report(out)
@@ -333,7 +360,23 @@ def ls_cmd(ctx):
         return
     for r in runs:
         rows = sum(r["n_rows"].values()) if isinstance(r["n_rows"], dict) else r["n_rows"]
-        click.echo(f"{r['run_dir'].name:<58} {r['status']:<12} {r['run_type']:<6} {r['device']:<5} rows={rows}")
+        click.echo(f"{r['run_dir'].name:<58} {_outcome_text(r):<28} {r['run_type'] or '?':<10} "
+                   f"{r['device'] or '?':<5} rows={rows}")
+
+
+def _outcome_text(r: dict) -> str:
+    """Status plus what the operator must not miss: unverified safe state, device failure, damage."""
+    parts = [r["status"]]
+    f = r.get("failure")
+    if f:
+        parts.append(f"({f.get('mode', 'failure')} @ {f.get('cycle', '?')})")
+    if r["status"] != "running" and r.get("safe_ok") is False:
+        parts.append("SAFE-STATE-UNVERIFIED")
+    if r.get("damaged"):
+        parts.append("DAMAGED")
+    elif r.get("finalized") is False:
+        parts.append("NOT-FINALIZED")
+    return " ".join(parts)
 
 
 @main.command()
@@ -358,7 +401,8 @@ def show(ctx, run_ref, as_json):
                 "device": r.device, "instrument": r.metadata.get("instrument", {}).get("idn"),
                 "backend": r.metadata.get("backend", {}).get("kind"),
                 "parameters": r.metadata.get("parameters"), "rows": {s: r.n_rows(s) for s in r.schema},
-                "safe_state_ok": (r.safe_state or {}).get("ok"), "summary": summary}
+                "safe_state_ok": (r.safe_state or {}).get("ok"), "device_failure": r.failure,
+                "summary": summary}
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return

@@ -12,8 +12,6 @@ import dataclasses
 import json
 import os
 import platform
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,33 +22,25 @@ from protocols.base import Protocol, RunContext
 
 from . import __version__
 from .config import Config
+from .signals import StopFlag, active, install, restore
 from .store import RunWriter
 
+__all__ = ["StopFlag", "RunOutcome", "Station", "StoppedBeforeStart", "connect", "run_protocol", "resume_run"]
 
-class StopFlag:
-    """Set by signal handlers or a caller; checked by protocols between blocks and while polling."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason = ""
-        self.count = 0
-
-    def set(self, reason: str) -> None:
-        self.count += 1
-        if not self._event.is_set():
-            self.reason = reason
-        self._event.set()
-
-    def __call__(self) -> bool:
-        return self._event.is_set()
+class StoppedBeforeStart(Exception):
+    """A stop request (Ctrl-C, SIGTERM, SIGHUP) arrived before any instrument command: no run was made."""
 
 
 @dataclass
 class RunOutcome:
+    """How a run ended: its file, final status (labrc.outcome), reason, safe-state record, device failure."""
+
     path: Path
     status: str
     reason: str
     safe_state: dict
+    failure: dict | None = None
 
 
 @dataclass
@@ -90,26 +80,6 @@ def software_info() -> dict:
     return {"labrc": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "h5py": h5py.__version__, "pymeasure": pymeasure.__version__, "pyvisa": pyvisa.__version__,
             "host": platform.node()}
-
-
-def _install_signals(stop: StopFlag, log: Callable[[str], None]) -> dict:
-    old: dict = {}
-    if threading.current_thread() is not threading.main_thread():
-        return old
-
-    def handler(signum, _frame):
-        name = signal.Signals(signum).name
-        first = stop.count == 0
-        stop.set(f"{name} (operator stop)")
-        try:   # a signal handler must never raise: it would interrupt the safe shutdown
-            log(f"{name} received: stopping after the current block, then safe shutdown" if first
-                else f"{name} received again: safe shutdown continues (it is never skipped)")
-        except Exception:  # noqa: BLE001 - e.g. the run file is already closed
-            pass
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.signal(sig, handler)
-    return old
 
 
 CHECKPOINT_NAME = "run.sim_state.json"
@@ -161,11 +131,31 @@ def _write_checkpoint(run_dir: Path, block: int, snap: dict) -> None:
     os.replace(tmp, path)
 
 
-def _read_checkpoint(run_dir: Path, block: int) -> dict | None:
+def _read_checkpoint(run_dir: Path, block: int, rows: dict[str, int]) -> tuple[int, dict | None]:
+    """The kept checkpoint taken when the file held exactly ``rows`` (``block`` preferred), as (key, snap).
+
+    A checkpoint records the rows on disk after its block, so a resume restores the state of the rows it
+    continues from, never a neighbour's — also when blocks were split by a stop inside a block and the
+    block count on disk is not the plan's. Checkpoints without rows (older runs) match by key only."""
     path = run_dir / CHECKPOINT_NAME
-    if not path.exists():
-        return None
-    return json.loads(path.read_text()).get(str(block))
+    try:
+        kept = {int(k): v for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError):
+        return block, None
+    match = [k for k, v in kept.items()
+             if ({s: v["rows"].get(s, 0) for s in rows} == rows if "rows" in v else k == block)]
+    if not match:
+        return block, None
+    key = block if block in match else max(match)
+    return key, kept[key]
+
+
+def _rows_after(writer: RunWriter, block: dict[str, dict]) -> dict[str, int]:
+    """Rows per stream once ``block`` is appended (what a checkpoint of this block must match at resume)."""
+    rows = writer.n_rows()
+    for stream, cols in block.items():
+        rows[stream] = rows.get(stream, 0) + len(next(iter(cols.values())))
+    return rows
 
 
 def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backend: dict) -> dict:
@@ -183,18 +173,23 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     """Run ``protocol`` on the configured instrument and stream it to a new run file."""
     protocol.validate(cfg.limits)                 # refuse before any command and before any file
     plan = protocol.plan()
+    stop = stop or active() or StopFlag()
+    if stop():
+        raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; no run was made")
     station = connect(cfg)
     instr, backend = station.instr, station.backend
     device = f"D{cfg.sim.device:02d}" if cfg.instrument.backend == "sim" else "dut"
     try:
         writer = RunWriter.create(cfg.data_dir, protocol.run_type, device, protocol.schema(),
                                   _metadata(cfg, protocol, plan, instr, backend),
-                                  flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows)
+                                  flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows,
+                                  min_free_bytes=cfg.data.min_free_bytes)
     except BaseException:
         instr.shutdown()
         raise
     if cfg.instrument.transcript:
         instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
+    echo(f"run: {writer.run_dir}")
     return _execute(cfg, protocol, plan, station, writer, {"start_block": 0}, progress, stop, echo)
 
 
@@ -220,11 +215,14 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     protocol = cls(cls.Params(**meta["parameters"]))
     protocol.validate(cfg.limits)
     plan = protocol.plan()
+    stop = stop or active() or StopFlag()
+    if stop():
+        raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; {run_dir.name} unchanged")
     station = connect(cfg)
     instr = station.instr
     try:
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
-                                  flush_rows=cfg.data.flush_rows)
+                                  flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes)
     except BaseException:
         instr.shutdown()
         raise
@@ -233,13 +231,17 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     point = protocol.resume_point(writer.n_rows(), {s: writer.last_row(s) for s in protocol.schema()})
     core = station.core
     k = int(point["start_block"])
+    # the rows the protocol continues from (it may ignore a partly written block of a second stream)
+    rows = {s: int(n) for s, n in (point.get("rows") or writer.n_rows()).items()}
     if core is not None:
-        snap = _read_checkpoint(run_dir, k - 1) if k > 0 else None
+        key, snap = _read_checkpoint(run_dir, k - 1, rows)
         if snap is not None:
             sim_restore(core, snap)
-            writer.event(f"resume at block {k}: simulator state restored from checkpoint {k - 1}")
-        elif k > 0:
-            writer.event(f"resume at block {k}: no simulator checkpoint; device state not restored", "warning")
+            point["checkpoint_key"] = key + 1      # new checkpoints continue the restored one's keys
+            writer.event(f"resume at block {k}: simulator state restored from checkpoint {key} (rows {rows})")
+        elif any(rows.values()):
+            writer.event(f"resume at block {k}: no simulator checkpoint for the rows on disk {rows}; device "
+                         "state not restored, the resumed run is not the uninterrupted one", "warning")
     else:
         writer.event(f"resume at block {k} on hardware: the device state is whatever it is now", "warning")
     echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks}")
@@ -247,16 +249,21 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
 
 
 def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: RunWriter, point: dict,
-             progress: bool, stop: StopFlag | None, echo: Callable[[str], None]) -> RunOutcome:
-    """The loop every run shares: blocks → store (+ simulator checkpoints), stop checks, safe state, status."""
-    stop = stop or StopFlag()
+             progress: bool, stop: StopFlag, echo: Callable[[str], None]) -> RunOutcome:
+    """The loop every run shares: blocks → store (+ simulator checkpoints), stop checks, safe state, status.
+
+    Signals only set ``stop`` (labrc.signals); this loop writes their events between blocks. Handlers
+    installed here (API use from the main thread) are restored at the end; the CLI's stay until exit.
+    """
     instr, core = station.instr, station.core
-    log = writer.event
-    old = _install_signals(stop, lambda m: (echo(m), log(m, "warning")))
+    own = install(stop) if active() is not stop else {}
+    log = _Logger(writer, echo)
     status, reason = "completed", ""
     bar = None
+    ctx = None
     try:
         start = int(point.get("start_block", 0))
+        key0 = int(point.get("checkpoint_key", start))   # checkpoint key of the first new block
         if progress:
             from tqdm import tqdm
             done = sum(writer.n_rows().values())
@@ -266,15 +273,17 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
                          start_block=start, resume=point, wait=_waiter(core, stop),
                          select_device=_device_selector(core, cfg),
                          n_devices=core.config.n_devices if core is not None and hasattr(core.die, "device") else 1)
+        log.signals(stop)
         for i, block in enumerate(protocol.execute(ctx)):
             if core is not None:
-                _write_checkpoint(writer.run_dir, start + i, sim_snapshot(core))
+                _write_checkpoint(writer.run_dir, key0 + i, {**sim_snapshot(core), "rows": _rows_after(writer, block)})
             n = 0
             for stream, cols in block.items():
                 writer.append(stream, cols)
                 n = max(n, len(next(iter(cols.values()))))
             if bar is not None:
                 bar.update(n)
+            log.signals(stop)
         if stop():
             status, reason = "aborted", stop.reason
         elif ctx.end_reason:
@@ -292,20 +301,50 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
     finally:
         if bar is not None:
             bar.close()
+        log.signals(stop)
         safe = _safe_shutdown(instr, log)
         rec = instr.stop_transcript()
         attachments = None
-        if rec is not None and rec.path is not None:
+        if rec is not None and rec.path is not None and not writer.broken:
             from instruments.transcript import transcript_arrays
             attachments = {"transcript": transcript_arrays(rec.path)}
-        writer.close(status, reason, safe_state=safe, attachments=attachments)
-        for sig, h in old.items():
-            signal.signal(sig, h)
+        log.signals(stop)
+        failure = ctx.failure if ctx is not None and status == "device_failure" else None
+        writer.close(status, reason, safe_state=safe, attachments=attachments, failure=failure)
+        if writer.close_error:
+            echo(f"labrc: the run file could not be finalized ({writer.close_error}); "
+                 f"its journal is complete: `labrc close` or `labrc resume` {writer.run_dir.name} once fixed")
+        restore(own)
         try:
             instr.adapter.close()
         except Exception:  # noqa: BLE001
             pass
-    return RunOutcome(writer.path, status, reason, safe)
+    return RunOutcome(writer.path, status, reason, safe, failure)
+
+
+class _Logger:
+    """The run's event log as the protocols and the loop see it: to the run file while it can take
+    events, and to the operator (stderr) for warnings, errors and anything the file can no longer take."""
+
+    def __init__(self, writer: RunWriter, echo: Callable[[str], None]) -> None:
+        self.writer, self.echo = writer, echo
+        self._stops = 0
+
+    def __call__(self, message: str, level: str = "info") -> None:
+        if level != "info":
+            self.echo(message)
+        try:
+            self.writer.event(message, level)
+        except Exception:  # noqa: BLE001 - the file is closed or its disk is full: the operator still sees it
+            if level == "info":
+                self.echo(message)
+
+    def signals(self, stop: StopFlag) -> None:
+        """Write the events of signals received since the last call (from the main loop, never a handler)."""
+        for name in stop.pending():
+            self._stops += 1
+            self(f"{name} received: stopping after the current block, then safe shutdown" if self._stops == 1
+                 else f"{name} received again: safe shutdown continues (it is never skipped)", "warning")
 
 
 def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
@@ -338,7 +377,10 @@ def _device_selector(core, cfg: Config) -> Callable[[int], None]:
 
 def _safe_shutdown(instr: Keithley4200, log: Callable[..., None]) -> dict:
     t0 = time.monotonic()
-    safe = instr.shutdown()
+    try:
+        safe = instr.shutdown()
+    except Exception as exc:  # noqa: BLE001 - a shutdown that raises has verified nothing
+        safe = {"ok": False, "errors": [f"shutdown raised {type(exc).__name__}: {exc}"]}
     safe["duration_s"] = round(time.monotonic() - t0, 4)
     if not safe.get("ok"):
         log(f"safe state NOT verified: {safe.get('errors')}", "error")

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -17,42 +12,17 @@ import pytest
 
 from labrc.store import RunReader
 
+from helpers_proc import labrc, start
+from helpers_proc import wait_for_rows as _wait_for_rows
+
 N_SWEEPS, STEP_V = 150, 0.001          # 150 sweeps × 4001 points: a few seconds of run time
 PER_SWEEP = 4001
 RUN_ARGS = ["run", "iv-sweep", "--preset", "volatile", "--param", f"repeats={N_SWEEPS}",
             "--param", f"step_v={STEP_V}", "--no-progress"]
 
 
-def _cmd() -> list[str]:
-    exe = shutil.which("labrc")
-    return [exe] if exe else [sys.executable, "-m", "labrc"]
-
-
-def labrc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "LABRC_CONFIG"}
-    return subprocess.run(_cmd() + list(args), cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "LABRC_CONFIG"}
-    return subprocess.Popen(_cmd() + list(args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def wait_for_rows(run_root: Path, min_rows: int, timeout_s: float = 60) -> Path:
-    """Wait until a live run file holds at least ``min_rows`` points (read through SWMR)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        files = list(run_root.rglob("run.h5"))
-        if files:
-            try:
-                with RunReader(files[0]) as r:
-                    if r.n_rows("points") >= min_rows:
-                        return files[0]
-            except Exception:  # noqa: BLE001 - the file may be mid-creation
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"no run reached {min_rows} rows")
+def wait_for_rows(run_root: Path, min_rows: int, proc=None) -> Path:
+    return _wait_for_rows(run_root, "points", min_rows, proc)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +41,10 @@ def test_kill_9_at_a_random_moment_leaves_a_readable_contiguous_file_and_resume_
         tmp_path, reference, trial):
     (tmp_path / "labrc.toml").write_text('[data]\ndir = "runs"\nflush_interval_s = 0.2\n')
     proc = start(tmp_path, *RUN_ARGS)
-    wait_for_rows(tmp_path / "runs", PER_SWEEP)                 # streaming has begun
-    time.sleep(random.Random(trial).uniform(0.0, 1.5))          # then kill at a random moment
+    # kill at a random moment chosen by a condition: once a seeded random number of rows is on disk
+    # (between the first sweep and half the run), never after a sleep that assumes this machine's speed
+    target = random.Random(trial).randint(PER_SWEEP, N_SWEEPS * PER_SWEEP // 2)
+    wait_for_rows(tmp_path / "runs", target, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     path = next((tmp_path / "runs").rglob("run.h5"))
@@ -98,9 +70,8 @@ def test_kill_9_at_a_random_moment_leaves_a_readable_contiguous_file_and_resume_
 def test_ctrl_c_stops_the_run_and_records_the_verified_safe_state(tmp_path):
     (tmp_path / "labrc.toml").write_text('[data]\ndir = "runs"\n')
     proc = start(tmp_path, *RUN_ARGS)
-    wait_for_rows(tmp_path / "runs", PER_SWEEP)
+    wait_for_rows(tmp_path / "runs", PER_SWEEP, proc)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
     proc.send_signal(signal.SIGINT)                              # a second Ctrl-C must not skip the safe state
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -118,7 +89,7 @@ def test_ctrl_c_stops_the_run_and_records_the_verified_safe_state(tmp_path):
 def test_sigterm_is_an_operator_stop_too(tmp_path):
     (tmp_path / "labrc.toml").write_text('[data]\ndir = "runs"\n')
     proc = start(tmp_path, *RUN_ARGS)
-    wait_for_rows(tmp_path / "runs", PER_SWEEP)
+    wait_for_rows(tmp_path / "runs", PER_SWEEP, proc)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     with RunReader(next((tmp_path / "runs").rglob("run.h5"))) as r:
@@ -128,7 +99,7 @@ def test_sigterm_is_an_operator_stop_too(tmp_path):
 def test_watch_follows_a_live_run_from_another_process(tmp_path):
     (tmp_path / "labrc.toml").write_text('[data]\ndir = "runs"\nflush_interval_s = 0.2\n')
     proc = start(tmp_path, *RUN_ARGS)
-    path = wait_for_rows(tmp_path / "runs", PER_SWEEP)
+    path = wait_for_rows(tmp_path / "runs", PER_SWEEP, proc)
     w = labrc("watch", path.parent.name, "--interval", "0.25", cwd=tmp_path)
     proc.communicate(timeout=120)
     lines = [ln for ln in w.stdout.splitlines() if "points=" in ln]

@@ -114,7 +114,7 @@ def _open_rw(path: Path, tries: float = 0.2) -> h5py.File:
 
 
 def _finalize(path: Path, status: str, reason: str, end: str, safe_state: dict | None,
-              attachments: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+              attachments: dict[str, dict[str, np.ndarray]] | None = None, failure: dict | None = None) -> None:
     with _open_rw(path) as f:
         e = f["entry"]
         for name, cols in (attachments or {}).items():
@@ -136,6 +136,10 @@ def _finalize(path: Path, status: str, reason: str, end: str, safe_state: dict |
         _str_ds(e, "end_time", end)
         e.attrs.update({"status": status, "end_time": end})
         _str_ds(e, "safe_state_json", json.dumps(safe_state, default=str))
+        e.attrs["safe_state_ok"] = bool((safe_state or {}).get("ok"))
+        if failure:   # a device failure is a result: where and how the device failed, for any reader
+            _str_ds(e, "device_failure_json", json.dumps(failure, default=str))
+            e.attrs.update({f"failure_{k}": _attr_safe(v) for k, v in failure.items() if v is not None})
         if safe_state:
             g = e["instrument"].require_group("safe_state")
             g.attrs["NX_class"] = "NXcollection"

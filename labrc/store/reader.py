@@ -8,6 +8,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .h5open import open_run_h5
 from .layout import _schema_of
 from .schema import H5_NAME, LAYOUT_VERSION, StoreError, _s, _seq_prefix
 from .state import _effective_status, _read_state
@@ -24,14 +25,21 @@ class RunReader:
         self._open()
 
     def _open(self) -> None:
+        self._f = open_run_h5(self.path)      # StoreError, fast, on a missing/empty/foreign/truncated file
         try:
-            self._f = h5py.File(self.path, "r", swmr=True)
-        except (OSError, FileNotFoundError) as ex:
-            raise StoreError(f"cannot open {self.path}: {ex}") from ex
+            self._read_identity()
+        except StoreError:
+            self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged metadata: one line, never a traceback or a hang
+            self.close()
+            raise StoreError(f"{self.path}: damaged or not a labrc run file ({type(exc).__name__}: {exc})") from None
+
+    def _read_identity(self) -> None:
         layout = _s(self._f.attrs.get("layout", ""))
         if layout != LAYOUT_VERSION:
-            self._f.close()
-            raise StoreError(f"{self.path}: unknown layout {layout!r} (this labrc reads {LAYOUT_VERSION})")
+            what = "not a labrc run file" if not layout else f"unknown layout {layout!r}"
+            raise StoreError(f"{self.path}: {what} (this labrc reads {LAYOUT_VERSION})")
         e = self._f["entry"]
         self.schema = _schema_of(self._f)
         self.metadata: dict = json.loads(e["metadata_json"][()])
@@ -42,6 +50,8 @@ class RunReader:
         self.reason: str = _s(e["reason"][()]) if "reason" in e else ""
         ss = _s(e["safe_state_json"][()]) if "safe_state_json" in e else "null"
         self.safe_state: dict | None = json.loads(ss)
+        # where and how the device under test failed (status "device_failure"), else None
+        self.failure: dict | None = json.loads(_s(e["device_failure_json"][()])) if "device_failure_json" in e else None
         self._state = _read_state(self.run_dir)
 
     @property
@@ -126,25 +136,29 @@ class RunReader:
 
 
 def list_runs(data_dir: Path | str) -> list[dict]:
-    """Summaries (run_id, path, run_dir, run_type, device, status, start_time, end_time, n_rows) of the runs
-    under data_dir, sorted by start time. Uses run.state.json (never opens a possibly damaged HDF5 file
-    when the state file is there; n_rows of a running run lag by ≤ ~5 s)."""
+    """Summaries of the runs under data_dir, sorted by start time: run_id, path, run_dir, run_type, device,
+    status, start_time, end_time, n_rows, safe_ok (False/None: the safe state was not verified), failure
+    (device failure record or None), finalized, and ``damaged`` (why the file cannot be read, or "").
+
+    Row counts come from the file (the state file's may be stale: a killed writer's forever); a file that
+    cannot be read is listed with ``damaged`` set — never skipped, never a hang."""
     out = []
     for h5 in sorted(Path(data_dir).rglob(H5_NAME)):
-        st = _read_state(h5.parent)
-        if st is not None:
-            out.append({"run_id": st.get("run_id"), "path": h5, "run_dir": h5.parent, "run_type": st.get("run_type"),
-                        "device": st.get("device"), "status": _effective_status(st, None),
-                        "start_time": st.get("start_time"), "end_time": st.get("end_time"),
-                        "n_rows": st.get("n_rows", {})})
-            continue
+        st = _read_state(h5.parent) or {}
+        row = {"run_id": st.get("run_id"), "path": h5, "run_dir": h5.parent, "run_type": st.get("run_type"),
+               "device": st.get("device"), "status": _effective_status(st or None, None) if st else "interrupted",
+               "start_time": st.get("start_time"), "end_time": st.get("end_time"), "n_rows": st.get("n_rows", {}),
+               "safe_ok": st.get("safe_ok"), "failure": st.get("failure"), "finalized": st.get("finalized", True),
+               "reason": st.get("reason", ""), "damaged": ""}
         try:
             with RunReader(h5) as r:
-                out.append({"run_id": r.run_id, "path": h5, "run_dir": h5.parent, "run_type": r.run_type,
-                            "device": r.device, "status": r.status, "start_time": r.start_time,
-                            "end_time": r.end_time, "n_rows": {s: r.n_rows(s) for s in r.schema}})
-        except StoreError:
-            continue
+                row.update(run_id=r.run_id, run_type=r.run_type, device=r.device, status=r.status,
+                           start_time=r.start_time, end_time=r.end_time, n_rows={s: r.n_rows(s) for s in r.schema})
+                if r.safe_state is not None:
+                    row["safe_ok"] = bool(r.safe_state.get("ok"))
+        except StoreError as exc:
+            row["damaged"] = str(exc)
+            if row["run_id"] is None:          # neither a state file nor a readable file: not a run
+                continue
+        out.append(row)
     return sorted(out, key=lambda d: d["start_time"] or "")
-
-

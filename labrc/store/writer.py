@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,28 @@ from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays, _
 from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _castable,
                      _check_schema, _enc, _iso, _now, _seq_prefix)
 from .state import _effective_status, _proc_start, _read_state, _write_state
+
+DEFAULT_MIN_FREE_BYTES = 8 << 20   # stop writing while this much is still free on the data disk
+STATE_REFRESH_S = 1.0              # run.state.json (rows, last seq) at most this old while the run is live
+RESERVE_NAME = "run.reserve"       # space held back during the run, released to finalize after a full disk
+RESERVE_BYTES = 1 << 20
+
+
+def _make_reserve(path: Path) -> None:
+    """Hold back up to 1 MiB (less on a nearly full disk), released at close so that finalization can
+    write status and safe state even when the disk filled up. Best effort: no reserve is no error."""
+    try:
+        st = os.statvfs(path.parent)
+        size = int(min(RESERVE_BYTES, st.f_bavail * st.f_frsize // 8))
+        if size <= 0:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        path.unlink(missing_ok=True)
 
 class _Buf:
     """Fixed-capacity per-column staging buffers of one stream (memory bounded by flush_rows)."""
@@ -38,7 +61,8 @@ class RunWriter:
     # -- construction
     @classmethod
     def create(cls, data_dir: Path | str, run_type: str, device: str, schema: dict[str, Stream], metadata: dict,
-               flush_interval_s: float = 1.0, flush_rows: int = 65536) -> "RunWriter":
+               flush_interval_s: float = 1.0, flush_rows: int = 65536,
+               min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> "RunWriter":
         """Create the run directory, the full HDF5 skeleton (then switch SWMR on), journal and state."""
         _check_schema(schema)
         start = _now()
@@ -51,7 +75,8 @@ class RunWriter:
         f = h5py.File(run_dir / H5_NAME, "w", libver=_LIBVER, rdcc_nbytes=1 << 20)
         _build_skeleton(f, schema, metadata, ident)
         self = object.__new__(cls)
-        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq={}, t_offset=0.0)
+        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq={}, t_offset=0.0,
+                   min_free_bytes=min_free_bytes)
         self._journal = _Journal(self.journal_path, {"layout": LAYOUT_VERSION, **ident, "metadata": metadata,
                                                      "schema": {k: s.to_json() for k, s in schema.items()}})
         self._segment("start")  # before SWMR starts: row 0 of /entry/segments
@@ -62,7 +87,7 @@ class RunWriter:
 
     @classmethod
     def resume(cls, run_dir: Path | str, reason: str = "resume", flush_interval_s: float = 1.0,
-               flush_rows: int = 65536) -> "RunWriter":
+               flush_rows: int = 65536, min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> "RunWriter":
         """Continue an interrupted/aborted/failed run: recover run.h5 from the journal, add a /entry/segments
         and an event row, and keep appending. ``seq`` must continue at ``last_seq(stream) + 1``."""
         run_dir = Path(run_dir)
@@ -89,7 +114,8 @@ class RunWriter:
                 last[name] = int(e[name][st.seq_col][-1])
         t_off = (_now() - datetime.fromisoformat(str(ident["start_time"]))).total_seconds()
         self = object.__new__(cls)
-        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq=last, t_offset=t_off)
+        self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq=last, t_offset=t_off,
+                   min_free_bytes=min_free_bytes)
         self._journal = _Journal(self.journal_path, None)
         self._segment(reason)
         self._event_rows(f"resumed ({reason}); last_seq={last}", "warning")
@@ -99,7 +125,8 @@ class RunWriter:
         return self
 
     def _init(self, run_dir: Path, f: h5py.File, schema: dict[str, Stream], ident: dict, flush_interval_s: float,
-              flush_rows: int, last_seq: dict[str, int], t_offset: float) -> None:
+              flush_rows: int, last_seq: dict[str, int], t_offset: float,
+              min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> None:
         self.run_dir, self.path = run_dir, run_dir / H5_NAME
         self.journal_path, self.state_path = run_dir / JOURNAL_NAME, run_dir / STATE_NAME
         self.run_id, self.run_type, self.device = str(ident["run_id"]), str(ident["run_type"]), str(ident["device"])
@@ -116,7 +143,18 @@ class RunWriter:
         self._last_flush = self._last_state = time.monotonic()
         self._lock = threading.RLock()
         self._closed = False
+        self._busy = False           # inside a write: a re-entrant call (e.g. from a signal handler) is refused
+        self.broken = ""             # why writing stopped (disk full, write error); "" while healthy
+        self.close_error = ""        # why finalization failed, if it did (the journal still holds every row)
         self.status: str = "running"
+        self.min_free_bytes = int(min_free_bytes)
+        self._row_bytes = {k: sum(c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in s.columns)
+                           for k, s in schema.items()}
+        self._chunk_bytes = {k: sum(d.chunks[0] * d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))
+                                    for d in (f["entry"][k][c.name] for c in s.columns))
+                             for k, s in schema.items()}
+        self._reserve = run_dir / RESERVE_NAME
+        _make_reserve(self._reserve)
 
     # -- writing
     def _t(self) -> float:
@@ -125,9 +163,7 @@ class RunWriter:
     def append(self, stream: str, block: dict[str, np.ndarray]) -> None:
         """Validate and buffer a block of rows (all columns, equal length); journal it immediately; write
         to HDF5 + ``f.flush()`` when ``flush_interval_s`` elapsed or ``flush_rows`` are buffered."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("run is closed")
+        with self._lock, self._writing():
             st = self.schema.get(stream)
             if st is None:
                 raise StoreError(f"unknown stream {stream!r}")
@@ -158,15 +194,16 @@ class RunWriter:
                     raise StoreError(f"stream {stream!r} column {st.seq_col!r}: not contiguous "
                                      f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
                 self._last_seq[stream] = int(seq[-1])
-            self._journal.frame(self._sid[stream], _K_ROWS, n, cols)
+            self._check_space(stream, n)
+            self._guarded(self._journal.frame, self._sid[stream], _K_ROWS, n, cols)
             buf = self._bufs[stream]
             if buf.n + n > buf.cap:
                 self._flush_locked()
             if n > buf.cap:  # oversized block: straight to HDF5
-                _append_rows(self._f["entry"][stream], dict(zip((c.name for c in st.columns), cols)),
-                             self._order[stream])
+                self._guarded(_append_rows, self._f["entry"][stream], dict(zip((c.name for c in st.columns), cols)),
+                              self._order[stream])
                 self._n_rows[stream] += n
-                self._f.flush()
+                self._guarded(self._f.flush)
             else:
                 for c, a in zip(st.columns, cols):
                     buf.cols[c.name][buf.n:buf.n + n] = a
@@ -174,16 +211,58 @@ class RunWriter:
             if buf.n >= buf.cap or time.monotonic() - self._last_flush >= self.flush_interval_s:
                 self._flush_locked()
 
+    # -- guards: one writer, one write at a time, never into a full disk
+    @contextmanager
+    def _writing(self):
+        """Refuse writes after close or after a write error, and re-entrant writes: a handler that wrote
+        from inside a half-done append duplicated and misaligned rows (the signal-handler defect)."""
+        if self._closed:
+            raise StoreError("run is closed")
+        if self.broken:
+            raise StoreError(f"run file no longer written: {self.broken}")
+        if self._busy:
+            raise StoreError("re-entrant write refused (a write is in progress in this thread)")
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
+    def _guarded(self, fn, *args) -> Any:
+        """Run one file write; an OSError (ENOSPC, EIO) stops all writing with one clear reason."""
+        try:
+            return fn(*args)
+        except OSError as exc:
+            self.broken = f"write error: {exc}"
+            raise StoreError(f"{self.run_dir.name}: {self.broken}; rows already journaled are kept") from exc
+
+    def _check_space(self, stream: str, n: int) -> None:
+        """Stop *before* the disk is full: HDF5 does not survive ENOSPC inside a flush (measured: a
+        segfault on a full tmpfs). Needed = this block in the journal + the buffered rows and one more
+        chunk per column in HDF5 + ``min_free_bytes`` (room to finalize, for the OS and other runs)."""
+        buffered = self._bufs[stream].n + n
+        need = (n * self._row_bytes[stream] + 20 + buffered * self._row_bytes[stream] + self._chunk_bytes[stream]
+                + self.min_free_bytes)
+        try:
+            st = os.statvfs(self.run_dir)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if free < need:
+            self.broken = (f"disk full: {free / 1e6:.3g} MB free on the data disk, {need / 1e6:.3g} MB needed "
+                           f"(data.min_free_bytes={self.min_free_bytes})")
+            raise StoreError(f"{self.run_dir.name}: {self.broken}; stopped before writing, nothing lost")
+
     def _flush_locked(self) -> None:
         e = self._f["entry"]
         for name, buf in self._bufs.items():
             if buf.n:
-                _append_rows(e[name], {k: v[:buf.n] for k, v in buf.cols.items()}, self._order[name])
+                self._guarded(_append_rows, e[name], {k: v[:buf.n] for k, v in buf.cols.items()}, self._order[name])
                 self._n_rows[name] += buf.n
                 buf.n = 0
-        self._f.flush()
+        self._guarded(self._f.flush)
         self._last_flush = now = time.monotonic()
-        if now - self._last_state >= 5.0:
+        if now - self._last_state >= STATE_REFRESH_S:
             self._write_state()
 
     def n_rows(self) -> dict[str, int]:
@@ -203,8 +282,9 @@ class RunWriter:
     def flush(self) -> None:
         """Write all buffered rows to HDF5 and publish them to SWMR readers."""
         with self._lock:
-            if not self._closed:
-                self._flush_locked()
+            if not self._closed and not self.broken:
+                with self._writing():
+                    self._flush_locked()
 
     def _event_rows(self, message: str, level: str) -> None:
         t = self._t()
@@ -215,10 +295,8 @@ class RunWriter:
 
     def event(self, message: str, level: str = "info") -> None:
         """Append to /entry/events (t, level, message); written through and flushed immediately."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("run is closed")
-            self._event_rows(str(message), str(level))
+        with self._lock, self._writing():
+            self._guarded(self._event_rows, str(message), str(level))
             self._flush_locked()
 
     def _segment(self, reason: str) -> None:
@@ -229,17 +307,23 @@ class RunWriter:
 
     def _write_state(self, **extra: Any) -> None:
         self._last_state = time.monotonic()
-        _write_state(self.state_path, {
+        self._guarded(_write_state, self.state_path, self._state_dict(**extra))
+
+    def _state_dict(self, **extra: Any) -> dict:
+        return {
             "layout": LAYOUT_VERSION, "status": self.status, "pid": os.getpid(), "host": socket.gethostname(),
             "pid_start": _proc_start(os.getpid()), "run_id": self.run_id, "run_type": self.run_type,
             "device": self.device, "start_time": self.start_time, "n_rows": dict(self._n_rows),
-            "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra})
+            "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra}
 
     # -- finalization
     def close(self, status: str, reason: str = "", safe_state: dict | None = None,
-              attachments: dict[str, dict[str, np.ndarray]] | None = None) -> None:
-        """Drain, close the SWMR file, reopen r+ to write end_time/status/reason/n_rows/safe state,
-        fsync, and mark the state file. Idempotent (later calls do nothing).
+              attachments: dict[str, dict[str, np.ndarray]] | None = None, failure: dict | None = None) -> None:
+        """Drain, close the SWMR file, reopen r+ to write end_time/status/reason/n_rows/safe state (and the
+        device failure), fsync, and mark the state file. Idempotent (later calls do nothing). Never raises
+        for a storage fault: after a write error the reserve file is released to make room, and if the
+        file still cannot be finalized ``close_error`` says why and the state file records the status
+        with ``finalized: false`` (the journal holds every row; ``labrc close``/``resume`` rebuild it).
 
         ``attachments`` are whole tables known only at the end (e.g. the instrument transcript):
         written at finalization to ``/entry/attachments/<name>/<column>``, gzip-compressed (never
@@ -249,16 +333,40 @@ class RunWriter:
                 return
             if status not in ("completed", "device_failure", "aborted", "failed"):
                 raise StoreError(f"bad final status {status!r}")
+            if self._busy:
+                raise StoreError("close refused inside a write")
+            self._reserve.unlink(missing_ok=True)      # room to finalize, whatever happened
+            if self.broken and status == "completed":
+                status, reason = "failed", self.broken
+            errors = []
             try:
-                self._flush_locked()
+                if not self.broken:
+                    self._flush_locked()
+            except (StoreError, OSError) as exc:
+                errors.append(str(exc))
             finally:
                 self._closed = True
-                self._f.close()
-                self._journal.close()
+                for fn in (self._f.close, self._journal.close):
+                    try:
+                        fn()
+                    except Exception as exc:  # noqa: BLE001 - keep closing; the journal is the record
+                        errors.append(f"{type(exc).__name__}: {exc}")
             end = _iso(_now())
-            _finalize(self.path, status, reason, end, safe_state, attachments)
             self.status = status
-            self._write_state(end_time=end, reason=reason)
+            info = {"end_time": end, "reason": reason, "safe_ok": bool((safe_state or {}).get("ok")),
+                    "failure": failure}
+            if not errors:
+                try:
+                    _finalize(self.path, status, reason, end, safe_state, attachments, failure)
+                except Exception as exc:  # noqa: BLE001 - e.g. ENOSPC at finalization
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            if errors:
+                self.close_error = "; ".join(errors)
+                info.update(finalized=False, close_error=self.close_error)
+            try:
+                _write_state(self.state_path, self._state_dict(**info))
+            except OSError as exc:
+                self.close_error = "; ".join([*errors, f"state file: {exc}"])
 
     def __enter__(self) -> "RunWriter":
         return self
