@@ -67,7 +67,8 @@ class Kxci4200(SystemPages, MeasurementControl, UserMode):
         self._fault_hits: dict[str, int] = {}
         self._dropped = False
         self._n_tests = 0
-        self.mapping: dict[int, str] = {n: "SMU" for n in self.cards}   # KCon: SMU, VSm or VMm per SMU
+        # KCon function of each SMU (SMU, VSm, VMm), changed by MP; configuration, so *RST keeps it [inference]
+        self.mapping: dict[int, str] = {n: "SMU" for n in self.cards}
         self.pmu = SimPmu(self)
         self.reset_all()
         # Channels after *RST (issue 13 item 1). KXCI *starts* in the 4145B set-up (KXCI-E p. 5-5:

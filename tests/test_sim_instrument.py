@@ -152,3 +152,123 @@ def test_instrument_limits_refuse_before_the_wire(resistor_4200):
     with pytest.raises(LimitError, match="icc_a"):
         k.smu1.source_voltage(1.0, 10e-9)
     assert not k.adapter.connection.visalib.instrument.smus[1].on
+
+
+# --- issue 13: the SMU command groups, as the instrument answers them ----------------------------------
+from sim_backend.kxci import Kxci4200  # noqa: E402
+
+
+def chassis(**kw) -> Kxci4200:
+    return Kxci4200(SimConfig(load="resistor:1e6", **kw))
+
+
+def run(k: Kxci4200, *cmds: str) -> int:
+    """Send commands; the code of the first error (0 if none)."""
+    k.handle(":ERROR:LAST:CLEAR")
+    for c in cmds:
+        k.handle(c)
+        if k.last_error[0]:
+            return k.last_error[0]
+    return 0
+
+
+TWO_CHANNELS = ("DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "SS", "VR1, 0, 1, 0.5, 1E-3",
+                "VC2, 0, 1E-3", "MD", "ME1")
+
+
+def test_start_up_4145b_channels_are_cleared_by_rst_not_displaced():
+    k = chassis()
+    assert run(k, *TWO_CHANNELS) == -991        # start-up set: CH3 is still VAR1 -> two VAR1 channels
+    assert k.buffer.n == 0                      # and nothing was measured
+    assert run(k, "*RST", *TWO_CHANNELS) == 0   # after *RST only the defined channels exist
+    assert k.buffer.n == 3 and "V3" not in k.buffer.values
+
+
+def test_each_smu_limits_itself_and_a_source_not_in_compliance_holds_its_value():
+    k = chassis()
+    assert run(k, "*RST", "DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "SS", "VL1, 1, 0.1, 1.25",
+               "VC2, 0, 1E-6", "MD", "ME1") == 0
+    assert k.handle("DO 'V1'") == "N+1.250000E+00"          # the top SMU holds its 1.25 V
+    assert k.handle("DO 'I2'") == "C-1.000000E-06"          # the bottom SMU is the one in compliance
+    assert k.handle("DO 'V2'") == "C+2.500000E-01"          # and its own voltage moved: 1.25 V − 1 µA·1 MΩ
+
+
+def test_setups_the_simulator_cannot_emulate_refuse_instead_of_running_another_test():
+    cases = [
+        ("DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 2", "SS", "VR1, 0, 1, 0.5, 1E-3", "MD", "ME1"),  # no VP
+        ("DE", "CH1, 'V1', 'I1', 2, 1", "CH2, 'V2', 'I2', 2, 3", "SS", "IR1, 0, 1E-6, 5E-7, 5", "MD", "ME1"),
+        ("DE", "CH1, 'V1', 'I1', 1, 4", "CH2, 'V2', 'I2', 1, 3", "MD", "ME1"),           # VAR1' without VAR1
+        ("DE", "CH1, 'V1', 'I1', 1, 1", "SS", "IR1, 0, 1E-6, 5E-7, 5", "MD", "ME1"),     # I sweep on a V channel
+        ("DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 2", "SS", "VR1, 0, 2, 0.01, 1E-3",
+         "VP 0, 0.1, 32, 1E-3", "MD", "ME1"),                                             # 201 × 32 > 4096
+    ]
+    for cmds in cases:
+        k = chassis()
+        assert run(k, "*RST", *cmds) == -991, cmds
+        assert k.buffer.n == 0, cmds
+
+
+def test_display_only_commands_are_accepted_on_the_sm_page():
+    k = chassis()
+    assert run(k, "SM", "XN 'V1', 1, 0, 5", "YA 'I1', 3, 1E-9, 1E-3", "YB 'I2', 1, 0, 1", "XT 0, 10") == 0
+    assert run(k, "SS", "XN 'V1', 1, 0, 5") == -989
+
+
+def test_gpib_data_ready_requests_service_and_a_serial_poll_clears_it():
+    k = chassis()
+    assert run(k, "*RST", "DR1", *TWO_CHANNELS) == 0
+    assert k.service_requested()
+    assert k.serial_poll() == 65                # B6 (RQS) with B0 (data ready)
+    assert k.serial_poll() == 0                 # the poll cleared both
+    assert run(k, "DR0", "ME1") == 0 and k.serial_poll() == 1
+
+
+def test_wait_for_srq_works_through_the_library_and_times_out_without_a_request():
+    lib = LabrcSimLibrary.create(SimConfig(load="resistor:1e6"))
+    rm = pyvisa.ResourceManager(lib)
+    inst = rm.open_resource(SimConfig.gpib_resource, write_termination="\n", read_termination="\n")
+    with pytest.raises(visa_errors.VisaIOError):
+        inst.wait_for_srq(50)                   # nothing requested service
+    for c in ("*RST", "DR1") + TWO_CHANNELS:
+        inst.write(c)
+    inst.wait_for_srq(2000)
+    assert inst.read_stb() == 0                 # wait_for_srq's own poll read 65 and cleared it
+    assert inst.query("RD 'I1', 3") == "1.000000E-06"
+    rm.close()
+
+
+def test_wait_for_srq_waits_for_the_end_of_a_paced_test():
+    lib = LabrcSimLibrary.create(SimConfig(load="resistor:1e6", realtime_factor=1.0))
+    inst = pyvisa.ResourceManager(lib).open_resource(SimConfig.gpib_resource, read_termination="\n")
+    for c in ("*RST", "DR1", "DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "SS",
+              "VL1, 1, 1E-3, 0, 0.1, 0.2", "DT 0.05", "MD", "ME1"):
+        inst.write(c)
+    assert inst.read_stb() & 16                 # busy: the test takes ~0.16 s of wall time
+    inst.wait_for_srq(5000)
+    assert lib.instrument.buffer.available(1.0) == 3   # the SRQ came when every point was measured
+
+
+def test_cards_are_configuration_and_absent_cards_get_the_instruments_answer():
+    k = chassis(cards=["SMU1", "SMUPA2", "PMU1"])
+    assert k.handle("*OPT?") == "SMU1,SMUPA2,PMU1"
+    assert run(k, "US", "DI1, 11, 1E-12, 1") == -991          # 1 pA range needs a preamp
+    assert run(k, "US", "DI2, 11, 1E-12, 1") == 0             # SMU2 has one
+    assert run(k, "US", "DV1, 4, 0.1, 1E-3") == -991          # 200 mV range: preamp only
+    assert run(k, "US", "TI3") == -979                        # no SMU3 in this chassis
+    assert run(k, ":CVU:RESET") == -988                       # no CVU card
+    assert run(chassis(cards=["SMU1", "SMU2", "CVU1"]), ":CVU:RESET") == -986   # CVU present, not simulated
+
+
+def test_exit_on_compliance_ends_the_test_at_the_first_point_in_compliance():
+    k = chassis()
+    assert run(k, "*RST", "EC 1", "DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "SS",
+               "VL1, 1, 1E-6, 0, 0.5, 1, 1.5, 2", "VC2, 0, 0.1", "MD", "ME1") == 0
+    assert k.handle("DO 'I1'").split(",")[-1] == "C+1.000000E-06" and k.buffer.n == 4
+
+
+def test_log_sweeps_run_and_bad_log_limits_are_argument_errors():
+    k = chassis()
+    assert run(k, "*RST", "DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "SS", "VR2, 0.1, 10",
+               "MD", "ME1") == 0
+    assert k.buffer.n == 21                                   # log10: 10 points per decade, 2 decades
+    assert run(k, "SS", "VR2, 0, 10") == -993                 # a log sweep cannot start at 0
