@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import pmu_pulse, pmu_sarb
+from .pgu import LegacyPgu
 from .errors import KxciFault
 from .pmu_errors import (E_DURING_TEST, E_MAX_SAMPLES, E_MODE, E_NO_PULSE_CARD, E_PMU_ARG, E_RATE_PULSE,
                          E_RATE_SARB, E_UNSUPPORTED, PMU_ERROR_TEXT)
@@ -84,6 +85,14 @@ class SimPmu:
         self.running_until = 0.0
         self.t_start_wall = 0.0
         self.duration_s = 0.0
+        self.family: str | None = None    # "pmu" after :PMU:INIT, "pgu" after PS: never both (p. 7-2)
+        self.pgu = LegacyPgu(self)
+
+    def legacy(self, mnem: str, rest: str) -> None:
+        """A legacy two-letter PGU command (``sim_backend/pgu.py``), routed here by the chassis."""
+        if not self._cards():
+            raise KxciFault(E_NO_PULSE_CARD)
+        return self.pgu.handle(mnem, rest)
 
     # --- the chassis' cards ---------------------------------------------------------------------------
     def _cards(self) -> list[int]:
@@ -121,6 +130,8 @@ class SimPmu:
             raise KxciFault(E_NO_PULSE_CARD)
         head, _, rest = up[len(":PMU:"):].partition(" ")
         args = [x.strip() for x in rest.split(",")] if rest.strip() else []
+        if self.family == "pgu" and head != "INIT":
+            raise KxciFault(E_MODE, ":PMU: commands cannot be mixed with the legacy PGU commands")
         if head == "TEST:STATUS?":
             return "1" if self.running() else "0"
         if head == "DATA:COUNT?":
@@ -141,6 +152,7 @@ class SimPmu:
             if len(args) != 1 or int(args[0]) not in (0, 1):
                 raise KxciFault(E_PMU_ARG)
             self.init(int(args[0]))
+            self.family = "pmu"
         elif head == "EXECUTE":
             self.execute()
         elif head.startswith("SARB:"):
