@@ -13,7 +13,11 @@ def main() -> None:
     from .signals import PROCESS_STOP, install
     install(PROCESS_STOP)
     from .cli import main as cli_main
+    from .store import StoreError
     try:
-        cli_main()
+        cli_main(standalone_mode=True)
     except KeyboardInterrupt:       # a handler elsewhere restored Python's default: still an abort
         sys.exit(130)
+    except StoreError as exc:       # a run file that cannot be read: one line, whichever command met it
+        print(f"labrc: error: {exc}", file=sys.stderr)
+        sys.exit(2)
