@@ -98,3 +98,175 @@ def test_time_format_is_exact_on_the_10ns_grid():
     assert fmt_time(5e-3) == "0.005" and fmt_time(20e-9) == "2E-08"
     assert fmt_time(0.12345678) == "0.12345678"     # 8 digits needed: fixed notation, 10 characters
     assert fmt_time(0) == "0"
+
+
+# ---------------------------------------------------------------------------- the simulated card (issue 13)
+from helpers import make_instrument                                      # noqa: E402
+from instruments.pmu import ChannelSetup, SarbSequence                   # noqa: E402
+from sim_backend.kxci import Kxci4200, SimConfig                         # noqa: E402
+
+
+def _sim(**kw) -> Kxci4200:
+    return Kxci4200(SimConfig(load="resistor:1e6", **kw))
+
+
+def _send(k: Kxci4200, *cmds: str) -> list[str]:
+    """Send commands; return the stored error after each ('' when none)."""
+    errs = []
+    for c in cmds:
+        k.handle(":ERROR:LAST:CLEAR")
+        k.handle(c)
+        e = k.handle(":ERROR:LAST:GET")
+        errs.append("" if e.startswith("No error") else e)
+    return errs
+
+
+def _sarb(k: Kxci4200, rng: int, start: str, stop: str, times: str, mtype: str, mstart: str, mstop: str,
+          extra: tuple[str, ...] = ()) -> list[str]:
+    return _send(k, ":PMU:INIT 1", ":PMU:RPM:CONFIGURE PMU1-1, 0", f":PMU:SOURCE:RANGE 1, {rng}",
+                 ":PMU:MEASURE:RANGE 1, 2, 0.01", f":PMU:SARB:SEQ:STARTV 1, 1, {start}",
+                 f":PMU:SARB:SEQ:STOPV 1, 1, {stop}", f":PMU:SARB:SEQ:TIME 1, 1, {times}",
+                 f":PMU:SARB:SEQ:MEAS:TYPE 1, 1, {mtype}", f":PMU:SARB:SEQ:MEAS:START 1, 1, {mstart}",
+                 f":PMU:SARB:SEQ:MEAS:STOP 1, 1, {mstop}", *extra, ":PMU:SARB:WFM:SEQ:LIST 1, 1, 1",
+                 ":PMU:OUTPUT:STATE 1, 1", ":PMU:EXECUTE")
+
+
+def test_sarb_values_of_plus_minus_35v_run_on_the_40v_range():
+    # reference §4.3: each value within ±40 V; the span rule is only for trains and sweeps (§4.2)
+    k = _sim()
+    errs = _sarb(k, 40, "0, 35, 35, -35, -35", "35, 35, -35, -35, 0", "1e-3, 1e-4, 2e-3, 1e-4, 1e-3",
+                 "0, 1, 0, 1, 0", "0, 1e-5, 0, 1e-5, 0", "0, 9e-5, 0, 9e-5, 0")
+    assert errs == [""] * len(errs)
+    v, i, t, s = parse_pmu_data(k.handle(":PMU:DATA:GET 1, 0, 2"))
+    assert v.tolist() == pytest.approx([35.0, -35.0]) and i == pytest.approx(v / 1e6, rel=1e-3)
+    assert decode_status(s)["v_range"].tolist() == [5, 5]             # H = 5: ch1 on the 40 V range
+    assert _sarb(_sim(), 40, "0, 41, 41", "41, 41, 0", "1e-3, 1e-4, 1e-3", "0, 0, 0", "0, 0, 0",
+                 "0, 0, 0")[-1].endswith("(-969)")                     # beyond ±40 V
+
+
+def test_sarb_plus5_minus7_on_the_10v_range_runs_in_the_simulator_but_not_in_the_driver():
+    k = _sim()
+    errs = _sarb(k, 10, "0, 5, 5, -7, -7", "5, 5, -7, -7, 0", "1e-3, 1e-4, 5e-3, 1e-4, 3e-3",
+                 "0, 1, 0, 1, 0", "0, 1e-5, 0, 1e-5, 0", "0, 9e-5, 0, 9e-5, 0")
+    assert errs[-1] == "" and k.handle(":PMU:DATA:COUNT? 1") == "2"
+    # the driver keeps its conservative 10 V span (reference §10.2) and asks for the 40 V range …
+    drv = make_instrument(SimConfig(load="resistor:1e6"))
+    segs = [Segment(0, 5, 1e-3), Segment(5, 5, 1e-4, 1, 1e-5, 9e-5), Segment(5, -7, 5e-3),
+            Segment(-7, -7, 1e-4, 1, 1e-5, 9e-5), Segment(-7, 0, 3e-3)]
+    seq = {1: SarbSequence.from_segments(segs)}
+    with pytest.raises(Exception, match="range_v=40"):
+        drv.pmu.plan_segment_arb([ChannelSetup(1, seq, [(1, 1)])])
+    # … where the same +5/−7 V waveform runs end to end through the driver: I = V / 1 MΩ
+    data = drv.pmu.run(drv.pmu.plan_segment_arb([ChannelSetup(1, seq, [(1, 1)], range_v=40.0)]))[1]
+    assert data.v_v.tolist() == pytest.approx([5.0, -7.0]) and data.i_a == pytest.approx(data.v_v / 1e6, rel=1e-3)
+    drv.adapter.close()
+
+
+def test_waveform_capture_returns_samples_at_the_sample_rate():
+    k = _sim()
+    # the issue's case: 3.2 µs of waveform windows at 200 MS/s = 640 samples, status digit D = 2
+    assert _sarb(k, 10, "0, 1, 1", "1, 1, 0", "1e-6, 3.2e-6, 1e-6", "0, 2, 0", "0, 0, 0", "0, 3.2e-6, 0")[-1] == ""
+    assert k.handle(":PMU:DATA:COUNT? 1") == "640"
+    v, i, t, s = parse_pmu_data(k.handle(":PMU:DATA:GET 1, 0, 640"))
+    assert np.allclose(np.diff(t), 5e-9) and set(decode_status(s)["meas"].tolist()) == {2}
+    # a lower requested rate is used as asked (200 MS/s / n)
+    _send(k, ":PMU:SAMPLE:RATE 50000000", ":PMU:EXECUTE")
+    assert k.handle(":PMU:DATA:COUNT? 1") == "160"
+    # 0.5 s of window: lowered until the test fits 65 536 points (200 MS/s / 1526 = 131 062 S/s)
+    assert _sarb(k, 10, "0, 1, 1", "1, 1, 0", "1e-6, 0.5, 1e-6", "0, 2, 0", "0, 0, 0", "0, 0.5, 0")[-1] == ""
+    n = int(k.handle(":PMU:DATA:COUNT? 1"))
+    assert 65_000 < n <= 65_536
+
+
+def test_sarb_ssr_and_trig_columns():
+    k = _sim()
+    # SSR open in the middle segment (≥ 25 µs, off an RPM range): the device sees no voltage, I ≈ 0
+    k.handle(":PMU:INIT 1")
+    errs = _send(k, ":PMU:SOURCE:RANGE 1, 10", ":PMU:MEASURE:RANGE 1, 2, 0.2",
+                 ":PMU:SARB:SEQ:STARTV 1, 1, 0, 1, 1, 1, 1", ":PMU:SARB:SEQ:STOPV 1, 1, 1, 1, 1, 1, 0",
+                 ":PMU:SARB:SEQ:TIME 1, 1, 1e-6, 50e-6, 50e-6, 50e-6, 1e-6",
+                 ":PMU:SARB:SEQ:MEAS:TYPE 1, 1, 0, 1, 1, 1, 0",
+                 ":PMU:SARB:SEQ:MEAS:START 1, 1, 0, 1e-5, 1e-5, 1e-5, 0",
+                 ":PMU:SARB:SEQ:MEAS:STOP 1, 1, 0, 4e-5, 4e-5, 4e-5, 0",
+                 ":PMU:SARB:SEQ:SSR 1, 1, 1, 1, 0, 1, 1", ":PMU:SARB:SEQ:TRIG 1, 1, 1, 0, 0, 1, 1",
+                 ":PMU:SARB:WFM:SEQ:LIST 1, 1, 1", ":PMU:OUTPUT:STATE 1, 1", ":PMU:EXECUTE")
+    assert errs == [""] * len(errs)
+    v, i, t, s = parse_pmu_data(k.handle(":PMU:DATA:GET 1, 0, 3"))
+    assert i[0] == pytest.approx(1e-6, rel=1e-3) and abs(i[1]) < 1e-12 and i[2] == pytest.approx(1e-6, rel=1e-3)
+    assert _send(k, ":PMU:SARB:SEQ:SSR 1, 1, 1, 1, 2, 1, 1")[0].endswith("(-969)")        # 0 | 1 only
+    assert _send(k, ":PMU:SARB:SEQ:TIME 1, 1, 1e-6, 50e-6, 10e-6, 50e-6, 1e-6",
+                 ":PMU:SARB:SEQ:MEAS:TYPE 1, 1, 0, 1, 0, 1, 0",
+                 ":PMU:EXECUTE")[-1].endswith("(-962)")                                  # transition < 25 µs
+    assert _send(k, ":PMU:RPM:CONFIGURE PMU1-1, 0", ":PMU:MEASURE:RANGE 1, 2, 100e-6",
+                 ":PMU:SARB:SEQ:TIME 1, 1, 1e-6, 50e-6, 50e-6, 50e-6, 1e-6",
+                 ":PMU:EXECUTE")[-1].endswith("(-955)")                                  # SSR on an RPM range
+
+
+def test_rpm_configure_of_a_card_not_installed_is_refused_and_changes_nothing():
+    k = _sim()
+    assert _send(k, ":PMU:INIT 1", ":PMU:RPM:CONFIGURE PMU2-1, 0") == ["", "Instrument not mapped. (-988)"]
+    assert k.pmu.ch[1].rpm is False
+    assert _send(k, ":PMU:RPM:CONFIGURE PMU1-1, 0") == [""] and k.pmu.ch[1].rpm is True
+    # a chassis without an RPM on channel 2, and one without any pulse card
+    k2 = _sim(cards=["SMU1", "SMU2", "PMU1RPM1"])
+    assert _send(k2, ":PMU:RPM:CONFIGURE PMU1-2, 0")[0].endswith("(-988)")
+    k3 = _sim(cards=["SMU1", "SMU2"])
+    assert _send(k3, ":PMU:INIT 1", "PS1") == ["VPU not present. (-978)"] * 2
+
+
+def _pulse(k: Kxci4200, *setup: str) -> list[str]:
+    return _send(k, ":PMU:INIT 0", ":PMU:RPM:CONFIGURE PMU1-1, 0", ":PMU:MEASURE:RANGE 1, 2, 0.01", *setup,
+                 ":PMU:OUTPUT:STATE 1, 1", ":PMU:EXECUTE")
+
+
+@pytest.mark.parametrize("setup, code", [
+    ((":PMU:PULSE:TRAIN 1, 0, 5", ":PMU:PULSE:TIMES 1, 1e-6, 1e-6, 1e-7, 1e-7"), -967),     # width = period
+    ((":PMU:PULSE:TRAIN 1, 0, 5", ":PMU:PULSE:TIMES 1, 1e-6, 5e-7, 6e-7, 1e-7"), -967),     # rise > width
+    ((":PMU:PULSE:TRAIN 1, -3, 11",), -967),                     # base -3 V, top 8 V: 11 V span (p. 7-21)
+    ((":PMU:PULSE:TRAIN 1, 0, 12",), -967),                      # beyond ±10 V
+    ((":PMU:SWEEP:PULSE:AMPLITUDE 1, -6, 6, 0.5, 0, 0",), -967),  # sweep start/stop 12 V apart (p. 7-29)
+    ((":PMU:STEP:PULSE:AMPLITUDE 1, 1, 2, 0.5, 0",), -953),      # stepper without a sweeper
+    ((":PMU:MEASURE:PIV 1, 0, 0",), -947),                       # pulse I-V with nothing acquired
+    ((":PMU:PULSE:BURST:COUNT 10000", ":PMU:SWEEP:PULSE:AMPLITUDE 1, 0, 5, 0.5, 0, 0"), -949),  # 110 000 rows
+    ((":PMU:SARB:SEQ:STARTV 1, 1, 0, 1, 1",), -965),             # Segment-Arb command in pulse mode
+])
+def test_standard_pulse_refusals(setup, code):
+    errs = _pulse(_sim(), *setup)
+    assert any(e.endswith(f"({code})") for e in errs), errs
+
+
+def test_standard_pulse_40v_range_train_and_step_sweep_counts():
+    k = _sim()
+    assert _pulse(k, ":PMU:SOURCE:RANGE 1, 40", ":PMU:PULSE:TRAIN 1, -20, 35",
+                  ":PMU:PULSE:TIMES 1, 10e-6, 5e-6, 1e-6, 1e-6", ":PMU:PULSE:BURST:COUNT 3")[-1] == ""
+    vh, ih, th, sh, vl, il, tl, sl = parse_8(k.handle(":PMU:DATA:GET 1"))
+    assert vh == pytest.approx([15.0] * 3) and vl == pytest.approx([-20.0] * 3)
+    assert ih == pytest.approx(vh / 1e6, rel=1e-3) and il == pytest.approx(vl / 1e6, rel=1e-3)
+    # a step on channel 2 repeats channel 1's sweep: 3 steps x 11 sweep points (Tek pulse-vds-id)
+    errs = _send(k, ":PMU:INIT 0", ":PMU:MEASURE:MODE 3", ":PMU:STEP:PULSE:AMPLITUDE 2, 2, 3, 0.5, 0",
+                 ":PMU:SWEEP:PULSE:AMPLITUDE 1, 0, 5, 0.5, 0, 1", ":PMU:PULSE:TIMES 1, 1e-6, 5e-7, 1e-7, 1e-7, 0",
+                 ":PMU:OUTPUT:STATE 1, 1", ":PMU:OUTPUT:STATE 2, 1", ":PMU:EXECUTE")
+    assert errs == [""] * len(errs)
+    assert k.handle(":PMU:DATA:COUNT? 1") == str(3 * 21) == k.handle(":PMU:DATA:COUNT? 2")   # dual sweep: 21
+    vh = parse_8(k.handle(":PMU:DATA:GET 1, 0, 21"))[0]
+    assert vh == pytest.approx(np.r_[np.arange(0, 5.01, 0.5), np.arange(4.5, -0.01, -0.5)])
+    vh2 = parse_8(k.handle(":PMU:DATA:GET 2, 0, 63, VH"), 1)[0]
+    assert vh2 == pytest.approx(np.repeat([2.0, 2.5, 3.0], 21))
+
+
+def parse_8(text: str, width: int = 8) -> list[np.ndarray]:
+    pts = [p.split(",") for p in text.split(";")]
+    return [np.array([float(p[c]) if c % 4 != 3 else int(p[c], 16) for p in pts]) for c in range(width)]
+
+
+def test_legacy_pgu_burst_runs_in_virtual_time_and_never_mixes_with_pmu():
+    k = _sim()
+    t0 = k.clock_s
+    cmds = "PS1; PD1, 1e6; PT1, 100e-6, 50e-6, 1e-6, 1e-6; PV1, 2, 0, 5, 0.01; TS1, 0; PO1, 1, 0; PG1, 0, 5; PO1, 0, 0"
+    assert _send(k, *cmds.split("; ")) == [""] * 8          # Tek pmu_scope_annotated.py
+    assert k.clock_s - t0 >= 5 * 100e-6                      # five 100 µs periods of virtual time
+    assert _send(k, ":PMU:EXECUTE")[0].endswith("(-965)")    # :PMU: after the legacy set (p. 7-2)
+    assert _send(k, "PG1, 1, 5")[0].endswith("(-986)")       # continuous output: not simulated, refused
+    assert _send(k, "PV1, 12, 0, 5, 0.01")[0].endswith("(-969)")   # beyond ±10 V into 1 MΩ
+    k.handle("*RST")
+    assert _send(k, ":PMU:INIT 1", "PS1")[1].endswith("(-965)")
