@@ -14,8 +14,8 @@ compliance first is set by their control loops, not by anything this model knows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -82,7 +82,6 @@ def solve(sources: dict[int, Source], top: int | None, bottom: int | None, dt: n
 
 def _drive(st: Source, sb: Source, dt: np.ndarray, apply: Callable) -> tuple[Reading, Reading]:
     """Both electrodes driven (at most one of them by a current source)."""
-    n = dt.size
     flip = st.mode == "V" and sb.mode == "I"
     if flip:   # solve the current source as the "top" with the device seen from the other side
         st, sb = _mirror(sb), _mirror(st)

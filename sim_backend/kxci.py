@@ -28,14 +28,33 @@ import numpy as np
 
 from .errors import ConnectionDropped, KxciFault
 from .loads import OpenCircuit
+from .modeless import Modeless
 from .pmu import SimPmu
-from .replies import (  # noqa: F401 - re-exported: the chassis' public vocabulary
-    E_ARGUMENT, E_COMMAND, E_DURING_TEST, E_NO_SMU, E_NOT_MAPPED, E_PAGE, E_SETUP, E_SYSTEM_MODE,
-    E_UNSUPPORTED, E_USER_MODE, ERROR_TEXT, NO_REPLY, args, eng, numbers, sci_list, split_commands)
-from .simconfig import SimConfig  # noqa: F401 - historical import path (labrc.config, runner, tests)
+from .replies import (
+    E_ARGUMENT,
+    E_COMMAND,
+    E_DURING_TEST,
+    E_NO_SMU,
+    E_NOT_MAPPED,
+    E_PAGE,
+    E_SETUP,
+    E_SYSTEM_MODE,
+    E_UNSUPPORTED,
+    E_USER_MODE,
+    ERROR_TEXT,
+    NO_REPLY,
+    args,
+    eng,
+    sci_list,
+    split_commands,
+)
+from .simconfig import SimConfig
 from .smu_pages import ChannelDef, SystemPages, TestSetup
-from .smu_test import PLC, MeasurementControl, TestBuffer  # noqa: F401 - PLC is public (characterize)
+from .smu_test import PLC, MeasurementControl, TestBuffer
 from .smu_user import SmuState, UserMode
+
+# the historical import surface (labrc.config, labrc.runner, labrc.characterize, tests, benchmarks)
+__all__ = ["ERROR_TEXT", "NO_REPLY", "PLC", "Kxci4200", "SimConfig", "eng", "sci_list", "split_commands"]
 
 # commands of the manual that this simulator does not implement: "unsupported" (−986), not "syntax"
 _KNOWN_UNSIMULATED = {"AC", "RI", "RV", "SV", "GT", "EX", "GP", "GN", "GD", "GR", "AB"}
@@ -44,7 +63,7 @@ _KNOWN_UNSIMULATED = {"AC", "RI", "RV", "SV", "GT", "EX", "GP", "GN", "GD", "GR"
 _LEGACY_PGU = {"PA", "PD", "PE", "PG", "PH", "PN", "PO", "PS", "PT", "PV", "RP", "TO", "TS", "VF"}
 
 
-class Kxci4200(SystemPages, MeasurementControl, UserMode):
+class Kxci4200(Modeless, SystemPages, MeasurementControl, UserMode):
     """One simulated 4200A-SCS chassis: SMUs, the KXCI state machine, the die under the probes."""
 
     def __init__(self, config: SimConfig, die: Any | None = None):
@@ -251,7 +270,7 @@ class Kxci4200(SystemPages, MeasurementControl, UserMode):
             return None
         if up == "UL":
             raise KxciFault(E_UNSUPPORTED, "user libraries are not simulated")
-        m = re.match(r"^([A-Z]{2})\s*(.*)$", cmd, re.S)
+        m = re.match(r"^([A-Z]{2})\s*(.*)$", cmd, re.DOTALL)
         if not m:
             raise KxciFault(E_COMMAND, cmd)
         mnem, rest = m.group(1), m.group(2).strip()
@@ -333,63 +352,8 @@ class Kxci4200(SystemPages, MeasurementControl, UserMode):
             self._define(key, None)
         self.smus[n] = SmuState()
 
-    # --- modeless -----------------------------------------------------------------------------------
-    def _cmd_BC(self, rest: str) -> None:
-        self._require_idle()
-        self.buffer = TestBuffer()
-        self.status &= ~1
-
     def _new_buffer(self) -> TestBuffer:
         return TestBuffer()
-
-    def _cmd_IT(self, rest: str) -> None:
-        """``IT1``/``IT2``/``IT3`` 0.1/1/10 PLC; ``IT4, delay, filter, AD_PLC`` custom (KXCI-E p. 5-40)."""
-        a = args(rest)
-        code = int(a[0])
-        if code in PLC and len(a) == 1:
-            self.integration_plc = PLC[code]
-            return
-        if code != 4 or len(a) != 4:
-            raise KxciFault(E_ARGUMENT)
-        delay, filt, plc = numbers(rest, 4)[1:]
-        if not (0 <= delay <= 100 and 0 <= filt <= 100 and 0.01 <= plc <= 10):
-            raise KxciFault(E_ARGUMENT)
-        self.integration_plc = plc
-
-    def _cmd_RS(self, rest: str) -> None:
-        d = int(rest)
-        if not 3 <= d <= 7:
-            raise KxciFault(E_ARGUMENT)
-        self.resolution = d
-
-    def _cmd_EM(self, rest: str) -> None:
-        if [int(x) for x in args(rest)] not in ([1, 0], [1, 1]):
-            raise KxciFault(E_UNSUPPORTED, "4145 emulation is not simulated")
-
-    def _cmd_DR(self, rest: str) -> None:
-        """``DR1``: data ready also requests service (B6 with B0); ``DR0`` off (KXCI-E p. 3-5, 4-1)."""
-        v = int(rest)
-        if v not in (0, 1):
-            raise KxciFault(E_ARGUMENT)
-        self.srq_on_data = v == 1
-
-    def _cmd_EC(self, rest: str) -> None:
-        v = int(rest)
-        if v not in (0, 1):
-            raise KxciFault(E_ARGUMENT)
-        self.exit_on_compliance = v == 1
-
-    def _cmd_RG(self, rest: str) -> None:
-        n, i = numbers(rest, 2)
-        self._smu(str(int(n)))
-        if not 0 < i <= 1.0:
-            raise KxciFault(E_ARGUMENT)
-
-    def _cmd_SR(self, rest: str) -> None:
-        n, b = numbers(rest, 2)
-        self._smu(str(int(n)))
-        if b < 0 or b > 200:
-            raise KxciFault(E_ARGUMENT)
 
     # --- the device -----------------------------------------------------------------------------------
     def _noise(self, n: int) -> np.ndarray:

@@ -75,7 +75,7 @@ class LabrcSimLibrary(SimVisaLibrary):
         return (LibraryPath("labrc"),)
 
     @classmethod
-    def create(cls, config: SimConfig | None = None, die=None) -> "LabrcSimLibrary":
+    def create(cls, config: SimConfig | None = None, die=None) -> LabrcSimLibrary:
         """A new library with its own instrument (never a cached one)."""
         path = f"labrc-sim-{uuid.uuid4().hex}"
         cls._PENDING[path] = (config or SimConfig(), die)

@@ -16,6 +16,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 _SLOT = re.compile(r"^(HPSMUPA|HPSMU|SMUPA|SMU|CVU|VPU|PMU|VS|VM)(\d)(RPM[0-9-]*)?$")
 
@@ -97,12 +98,12 @@ class SimConfig:
         return out
 
     # --- labrc.toml -------------------------------------------------------------------------------
-    _SIM_KEYS = {"preset": "preset", "seed": "seed", "n_devices": "n_devices", "device": "device_index",
+    _SIM_KEYS: ClassVar[dict[str, str]] = {"preset": "preset", "seed": "seed", "n_devices": "n_devices", "device": "device_index",
                  "realtime_factor": "realtime_factor", "line_frequency_hz": "line_frequency_hz",
                  "load": "load", "faults": "faults", "cards": "cards"}
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "SimConfig":
+    def from_toml(cls, path: str | Path) -> SimConfig:
         """The simulated instrument a ``labrc.toml`` describes (its ``[sim]`` and ``[instrument]`` tables).
 
         Values are checked by labrc when labrc reads the file; here an unknown ``[sim]`` key is

@@ -58,7 +58,7 @@ class UserMode:
             raise KxciFault(E_ARGUMENT)
         rng, v, comp = int(a[1]), float(a[2]), float(a[3])
         card = self.cards[n]
-        if rng not in range(0, 6) or abs(v) > MAX_V or comp == 0 or abs(comp) > card.i_max_a:
+        if rng not in range(6) or abs(v) > MAX_V or comp == 0 or abs(comp) > card.i_max_a:
             raise KxciFault(E_ARGUMENT)
         if rng in PREAMP_DV and not card.preamp:
             raise KxciFault(E_SETUP, "range needs a preamp")
@@ -77,7 +77,7 @@ class UserMode:
             raise KxciFault(E_ARGUMENT)
         rng, i, vcomp = int(a[1]), float(a[2]), float(a[3])
         card = self.cards[n]
-        if rng not in range(0, 14) or abs(i) > card.i_max_a or abs(vcomp) > MAX_V:
+        if rng not in range(14) or abs(i) > card.i_max_a or abs(vcomp) > MAX_V:
             raise KxciFault(E_ARGUMENT)
         if (rng in PREAMP_DI and not card.preamp) or (rng in HP_DI and card.i_max_a < 1.0):
             raise KxciFault(E_SETUP, f"range {rng} needs a preamp / a 4210-SMU")

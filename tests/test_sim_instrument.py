@@ -155,7 +155,7 @@ def test_instrument_limits_refuse_before_the_wire(resistor_4200):
 
 
 # --- issue 13: the SMU command groups, as the instrument answers them ----------------------------------
-from sim_backend.kxci import Kxci4200  # noqa: E402
+from sim_backend.kxci import Kxci4200
 
 
 def chassis(**kw) -> Kxci4200:
