@@ -195,20 +195,53 @@ def test_bad_header_or_missing_journal_is_one_line(killed_run: Path, tmp_path: P
     assert r.stderr.strip().count("\n") == 0 and want in r.stderr, r.stderr
 
 
-def test_journal_wins_over_a_corrupted_file(killed_run: Path, tmp_path: Path) -> None:
-    # a run whose file was finalized with wrong values inside its seq-valid range (the half-done write of item 2)
-    d = _copy(killed_run, tmp_path / "r")
-    recover(d)
+def _interrupt(d: Path) -> None:
+    """Mark a finalized run as left by a writer that is gone (what a kill leaves in the state file)."""
+    st = json.loads((d / "run.state.json").read_text())
+    st.update(status="running", pid=2 ** 22 + 17)
+    (d / "run.state.json").write_text(json.dumps(st))
+
+
+def _corrupt_file(d: Path) -> None:
+    """Wrong values inside the seq-valid range (the half-done write of issue 10 item 2)."""
     with h5py.File(d / "run.h5", "r+") as f:
         f["entry/cycles/i_read"][1000:1500] = -1.0
-    st = json.loads((d / "run.state.json").read_text())
-    st.update(status="running", pid=2 ** 22 + 17)  # a writer that is gone
-    (d / "run.state.json").write_text(json.dumps(st))
+
+
+def test_journal_wins_over_a_corrupted_file(killed_run: Path, tmp_path: Path) -> None:
+    d = _copy(killed_run, tmp_path / "r")
+    recover(d)
+    _corrupt_file(d)
+    _interrupt(d)
     recover(d)
     got = _plain(d)
     for c in REF:
         np.testing.assert_array_equal(got[c], REF[c])
-    assert any("disagrees with the journal in ['i_read']" in m for m in _events(d))
+    # the journal also lost its tail (power cut): the corrupted file cannot be trusted for the missing rows
+    _corrupt_file(d)
+    _interrupt(d)
+    j = d / "run.journal"
+    os.truncate(j, _row_frames(j)[-5])
+    assert recover(d)["cycles"] == (N_BLOCKS - 5) * BLOCK
+    got = _plain(d)
+    for c in REF:
+        np.testing.assert_array_equal(got[c], REF[c][:(N_BLOCKS - 5) * BLOCK])
+    ev = _events(d)
+    assert any("disagrees with the journal in ['i_read']" in m for m in ev)
+    assert not any("rows lost" in m for m in ev)  # rows the journal never had are not holes inside it
+
+
+def test_file_fills_a_lost_journal_tail(killed_run: Path, tmp_path: Path) -> None:
+    d = _copy(killed_run, tmp_path / "r")
+    j = d / "run.journal"
+    os.truncate(j, _row_frames(j)[-5] + 7)  # power cut: the last 5 frames never reached the disk, one torn
+    assert recover(d)["cycles"] == N_BLOCKS * BLOCK
+    got = _plain(d)
+    for c in REF:
+        np.testing.assert_array_equal(got[c], REF[c])
+    ev = _events(d)
+    assert any("500 rows missing from the journal taken from run.h5" in m for m in ev)
+    assert any("journal torn tail: 7 bytes cut" in m for m in ev) and (d / "run.crashed.h5").exists()
 
 
 def test_recover_leaves_a_plain_file_and_drops_the_crashed_copy(killed_run: Path, tmp_path: Path) -> None:

@@ -30,13 +30,16 @@ _TMP_NAMES = ("run.h5.tmp", "salvage.tmp.npz")
 # first block that fails), *not* cut to a common length: the merge decides whether the file can be trusted.
 _SALVAGE = r"""
 import sys, json, numpy as np, h5py
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, what = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 with h5py.File(src, "r", swmr=True) as f:
     e = f["entry"]
     layout = json.loads(e["layout_json"][()])
     for name, st in layout.items():
         for cname, *_ in st["columns"]:
+            if what == "seq" and cname != st["seq"]:
+                out[name + "/" + cname] = np.zeros(0, e[name][cname].dtype)
+                continue
             d = e[name][cname]; step = max(d.chunks[0] * 16, 1); parts = []; k = 0
             while k < d.shape[0]:
                 try:
@@ -48,11 +51,12 @@ np.savez(dst, **out)
 """
 
 
-def _salvage(h5: Path, timeout_s: float) -> dict[str, dict[str, np.ndarray]]:
-    """Read what a (possibly damaged) run.h5 holds, in a child process with a timeout (HDF5 can hang)."""
+def _salvage(h5: Path, timeout_s: float, what: str = "all") -> dict[str, dict[str, np.ndarray]]:
+    """Read what a (possibly damaged) run.h5 holds, in a child process with a timeout (HDF5 can hang).
+    ``what="seq"``: only the seq columns (the other columns come back empty)."""
     dst = h5.with_name("salvage.tmp.npz")
     try:
-        subprocess.run([sys.executable, "-c", _SALVAGE, str(h5), str(dst)], timeout=timeout_s,
+        subprocess.run([sys.executable, "-c", _SALVAGE, str(h5), str(dst), what], timeout=timeout_s,
                        capture_output=True, check=True)
         out: dict[str, dict[str, np.ndarray]] = {}
         with np.load(dst) as z:
@@ -128,6 +132,20 @@ def _merge_stream(name: str, st: Stream, j: dict[str, np.ndarray], s: dict[str, 
     return {c: a[order] for c, a in out.items()}, n_extra, notes
 
 
+def _salvage_beyond(h5: Path, schema: dict[str, Stream], jrows: dict, timeout_s: float) -> dict:
+    """The old file's rows, read only if it may hold rows the journal lacks. A kill -9 never leaves such
+    rows (every append is journaled before it is buffered), so the usual recovery reads just the file's seq
+    columns (a 2×10⁶-row run: ~16 MB instead of ~130 MB, in the child and here)."""
+    probe = _salvage(h5, timeout_s, "seq")
+    for name, st in schema.items():
+        if st.seq_col is None:
+            return _salvage(h5, timeout_s)  # no row key: only a full read can tell
+        fseq = probe.get(name, {}).get(st.seq_col)
+        if fseq is not None and len(fseq) and not np.isin(fseq[:_seq_prefix(fseq)], jrows[name][st.seq_col]).all():
+            return _salvage(h5, timeout_s)
+    return {}
+
+
 def _holes(seq: np.ndarray) -> list[tuple[int, int]]:
     """Missing seq ranges (first, last) inside a strictly increasing seq column."""
     if len(seq) < 2:
@@ -162,17 +180,12 @@ def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[
         e = f["entry"]
         for name, st in schema.items():
             cols = [c.name for c in st.columns]
-            frow = {c: e[name][c][()] for c in cols}
             j = journal_rows[name]
-            if len({len(a) for a in frow.values()}) != 1:
+            if len({e[name][c].shape[0] for c in cols}) != 1:
                 problems.append(f"{name}: columns differ in length")
                 continue
-            if st.seq_col:
-                sel = np.isin(frow[st.seq_col], j[st.seq_col])
-                frow = {c: a[sel] for c, a in frow.items()}
-            else:
-                frow = {c: a[:len(j[cols[0]])] for c, a in frow.items()}
-            bad = _rows_differ(frow, j, cols)
+            sel = np.isin(e[name][st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
+            bad = [c for c in cols if not _bytes_equal(e[name][c][()][sel], j[c])]  # one column at a time
             if bad:
                 problems.append(f"{name}: {bad[:4]} differ from the journal")
     return problems
@@ -219,7 +232,7 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
     header = scan.header
     schema = {k: Stream.from_json(v) for k, v in header["schema"].items()}
     jrows, events, segments = _journal_content(scan, schema)
-    salv = _salvage(h5, salvage_timeout_s) if h5.exists() else {}
+    salv = _salvage_beyond(h5, schema, jrows, salvage_timeout_s) if h5.exists() else {}
     notes = [f"journal damage at byte {off}: {nb} bytes skipped"
              + (f" (the damaged frame held {n} rows)" if n else "") for off, nb, n in scan.gaps]
     if scan.tail_bytes:
