@@ -8,6 +8,7 @@ and no run file created.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -91,11 +92,11 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
     cfg = _config(ctx, sets)
     values: dict = {}
     if params_file:
-        import tomllib
+        from .config import read_toml
         try:
-            values.update({k: str(v) for k, v in tomllib.loads(Path(params_file).read_text()).items()})
-        except tomllib.TOMLDecodeError as exc:
-            _fail(f"{params_file}: not valid TOML: {exc}")
+            values.update({k: str(v) for k, v in read_toml(params_file, "parameters").items()})
+        except ConfigError as exc:
+            _fail(str(exc))
     if cycles is not None:
         values["cycles"] = str(cycles)
     if campaign:
@@ -117,10 +118,11 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
             click.echo(f"note       {n}")
         return
     try:
+        cfg.check_data_dir()     # a file, a too-long name, read-only: refused before the instrument is opened
         out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
     except StoppedBeforeStart as exc:
         _stopped(exc)
-    except (LimitError, ConfigError) as exc:
+    except (LimitError, ConfigError) as exc:   # ConfigError includes config.ConnectError (runner.connect)
         _fail(str(exc))
     if plot and out.status != "failed":
         from .plots import plot_run
@@ -334,10 +336,20 @@ def protocols():
             click.echo(f"  {p['name']:<14} {p['type']:<6} {p['unit']:<3} default {p['default']!s:<8} {rng:<18} {p['help']}")
 
 
+RUN_REF_MAX = 255   # NAME_MAX of common file systems: no run directory name or id is longer
+
+
 def _resolve_run(cfg, run_ref: str) -> Path:
+    too_long = [part for part in Path(run_ref).parts if len(os.fsencode(part)) > RUN_REF_MAX]
+    if too_long:
+        _fail(f"run reference is {len(os.fsencode(too_long[0]))} characters; give a run's path, run id or the "
+              f"start of its directory name (at most {RUN_REF_MAX} characters per name; see `labrc ls`)")
     p = Path(run_ref)
-    if p.exists():
-        return p
+    try:
+        if p.exists():
+            return p
+    except OSError as exc:
+        _fail(f"run reference {run_ref[:60]!r}: {exc.strerror or exc}")
     from .store import list_runs
     matches = [r for r in list_runs(cfg.data_dir) if str(r["run_id"]).startswith(run_ref)
                or r["run_dir"].name.startswith(run_ref) or run_ref in r["run_dir"].name]
@@ -422,13 +434,18 @@ def show(ctx, run_ref, as_json):
 def plot(ctx, run_ref, output):
     """Draw the paper-style figure of a run as a PNG."""
     from .plots import plot_run
-    from .store import RunReader
+    from .store import RunReader, StoreError
     cfg = _config(ctx)
-    with RunReader(_resolve_run(cfg, run_ref)) as r:
-        try:
-            click.echo(str(plot_run(r, Path(output) if output else None)))
-        except ValueError as exc:
-            _fail(str(exc))
+    out = Path(output) if output else None
+    if out is not None and not out.parent.is_dir():
+        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    try:
+        with RunReader(_resolve_run(cfg, run_ref)) as r:
+            click.echo(str(plot_run(r, out)))
+    except (StoreError, ValueError) as exc:
+        _fail(str(exc))
+    except OSError as exc:     # e.g. the PNG cannot be written there
+        _fail(f"plot: {exc.strerror or exc}: {getattr(exc, 'filename', '') or output or ''}")
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,47 @@ class DataSection(_Section):
     flush_interval_s: float = Field(1.0, gt=0, le=60)
     flush_rows: int = Field(65_536, ge=1)
     compact: bool = True                # after a verified finish: gzip copy of run.h5, journal removed (labrc.store.compact)
+    # a run stops cleanly (status failed, instrument safe, journal complete) before the data disk has less
+    # than this free: HDF5 does not survive a full disk inside a flush
+    min_free_bytes: int = Field(8 << 20, ge=0)
+
+
+# --- fault drills (sim.faults): the schema of sim_backend.kxci.Kxci4200.faults, checked here so that a typo
+# (mtch, after="x", an unknown device fault) is refused before the run instead of failing mid-run
+class _Fault(_Section):
+    match: str = ""                         # command prefix, e.g. "ME1", "DV", ":PMU:EXECUTE"; "" = any command
+    after: int = Field(0, ge=0)             # let this many matching commands through first
+
+
+class CountedFault(_Fault):
+    count: int = Field(1, ge=1)             # how many matching commands are hit
+
+
+class ErrorFault(CountedFault):
+    code: int = Field(-992, ge=-999, le=-900)   # the KXCI error code to store (reference 1.6: -995 ... -947)
+
+
+class DropFault(_Fault):
+    """From the matching command on, the connection is lost."""
+
+
+DEVICE_FAULT_KINDS = ("short", "open", "stuck_on", "stuck_off")   # = sim_backend.model.FAILURES (tested)
+
+
+class DeviceFault(_Section):
+    kind: Literal["short", "open", "stuck_on", "stuck_off"] = "short"
+    at_execute: int = Field(1, ge=1)        # the n-th test of the run (:PMU:EXECUTE, ME1/ME3)
+
+
+class FaultDrills(_Section):
+    no_reply: CountedFault | None = None
+    error: ErrorFault | None = None
+    drop: DropFault | None = None
+    device: DeviceFault | None = None
+
+    def for_simulator(self) -> dict:
+        """The plain dict :class:`sim_backend.kxci.Kxci4200` reads (only the drills that are set)."""
+        return self.model_dump(exclude_none=True)
 
 
 class SimSection(_Section):
@@ -84,14 +126,28 @@ class SimSection(_Section):
     # what sits under the probes: the die's memristor, nothing, or a calibration resistor "resistor:<ohm>"
     load: str = Field("memristor", pattern=r"^(memristor|open|resistor:[0-9.eE+-]+)$")
     # fault drills: {no_reply|error|drop|device = {...}}, see sim_backend.kxci.Kxci4200.faults
-    faults: dict = Field(default_factory=dict)
+    faults: FaultDrills = Field(default_factory=FaultDrills)
 
-    @field_validator("faults")
+    @field_validator("load")
     @classmethod
-    def _fault_keys(cls, v: dict) -> dict:
-        bad = set(v) - {"no_reply", "error", "drop", "device"}
-        if bad:
-            raise ValueError(f"unknown fault {sorted(bad)}; faults are no_reply, error, drop, device")
+    def _resistor_positive(cls, v: str) -> str:
+        if v.startswith("resistor:"):
+            try:
+                r = float(v.split(":", 1)[1])
+            except ValueError:
+                r = float("nan")
+            if not (math.isfinite(r) and r > 0):
+                raise ValueError("a calibration resistor needs a finite resistance > 0 ohm, e.g. "
+                                 "resistor:1e6 (\"open\" = no load)")
+        return v
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults_table(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            bad = sorted(set(v) - set(FaultDrills.model_fields))
+            if bad:
+                raise ValueError(f"unknown fault {bad}; faults are {', '.join(FaultDrills.model_fields)}")
         return v
 
 
@@ -110,6 +166,22 @@ class Config(BaseModel):
             raise ValueError(f"sim.device={self.sim.device} must be < sim.n_devices={self.sim.n_devices}")
         return self
 
+    @model_validator(mode="after")
+    def _wiring_on_sim_chassis(self):
+        """On the simulator the chassis is known before connecting: refuse a terminal it does not have
+        (a real instrument is checked against its ``*OPT?`` by :func:`check_wiring` once connected)."""
+        if self.instrument.backend == "sim":
+            check_wiring(self.instrument, _sim_smus(self), "the simulated chassis")
+        return self
+
+    def check_data_dir(self) -> Path:
+        """Make sure a run directory can be created in ``data.dir`` (before any instrument command).
+
+        Refused with one :class:`ConfigError` line naming ``data.dir``: a path that is a file, a name
+        longer than the file system allows, a folder that cannot be created or is not writable.
+        """
+        return check_data_dir(self.data_dir)
+
     @property
     def data_dir(self) -> Path:
         p = Path(self.data.dir).expanduser()
@@ -124,7 +196,7 @@ class Config(BaseModel):
                          device_index=self.sim.device, top=self.instrument.top, bottom=self.instrument.bottom,
                          realtime_factor=self.sim.realtime_factor,
                          line_frequency_hz=float(self.sim.line_frequency_hz), load=self.sim.load,
-                         faults=dict(self.sim.faults),
+                         faults=self.sim.faults.for_simulator(),
                          tcpip_resource=self.instrument.resource if "SOCKET" in self.instrument.resource
                          else SimConfig.tcpip_resource,
                          gpib_resource=self.instrument.resource if self.instrument.resource.upper().startswith("GPIB")
@@ -134,17 +206,131 @@ class Config(BaseModel):
         return self.model_dump(mode="json")
 
 
+RUN_DIR_RESERVE = 96   # bytes a run adds below data.dir: "<UTC time>_<type>_<device>_<id>/run.journal" and margin
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:          # ENAMETOOLONG and the like: not a usable path either way
+        return False
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name the file system under ``path`` allows (255 when it cannot be asked)."""
+    p = path
+    while not _exists(p) and p != p.parent:
+        p = p.parent
+    try:
+        return int(os.pathconf(p, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def check_data_dir(path: Path) -> Path:
+    """See :meth:`Config.check_data_dir`; returns the (created) folder."""
+    p = Path(path).absolute()
+    name_max = _name_max(p)
+    for part in p.parts[1:]:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(f"data.dir: the name {part[:24]}... is {len(os.fsencode(part))} bytes; this file system "
+                              f"allows {name_max} per name: choose a shorter data.dir")
+    if len(os.fsencode(str(p))) + RUN_DIR_RESERVE > 4096:
+        raise ConfigError(f"data.dir is {len(os.fsencode(str(p)))} bytes long; with a run folder inside it exceeds "
+                          "the 4096-byte path limit: choose a shorter data.dir")
+    for a in (p, *p.parents):
+        if _exists(a):
+            if not a.is_dir():
+                what = "is a file" if a == p else f"cannot be created: {a} is a file"
+                raise ConfigError(f"data.dir={str(path)!r} {what}, not a folder: choose a folder for the run files")
+            break
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".labrc-write-check-", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"data.dir={str(path)!r} is not writable ({exc.strerror or exc}): choose a folder "
+                          "you can write to, or fix its permissions") from None
+    return p
+
+
+def _sim_smus(cfg: "Config") -> list[int]:
+    """SMU numbers of the simulated chassis this configuration builds."""
+    sc = cfg.sim_config()
+    if hasattr(sc, "installed"):
+        return sorted(sc.installed("SMU"))
+    return list(range(1, sc.n_smus + 1))
+
+
+def check_wiring(inst: InstrumentSection, installed, where: str = "the instrument") -> None:
+    """Refuse ``instrument.top``/``bottom`` naming an SMU that ``where`` does not have (before any voltage)."""
+    have = sorted(int(n) for n in installed)
+    for key, n in (("top", inst.top_smu), ("bottom", inst.ground_smu)):
+        if n is not None and n not in have:
+            names = ", ".join(f"SMU{k}" for k in have) or "none"
+            raise ConfigError(f"instrument.{key}={getattr(inst, key)}: {where} has no SMU{n} "
+                              f"(installed SMUs: {names}); wire instrument.{key} to one of them")
+
+
+class ConnectError(ConfigError):
+    """The configured instrument could not be opened; the message names the ``instrument.*`` key to fix."""
+
+
+def connect_error(exc: BaseException, inst: InstrumentSection) -> ConnectError:
+    """One line for an exception raised while opening ``inst`` (nothing was sourced yet)."""
+    from pyvisa import constants
+    from pyvisa.errors import LibraryError, VisaIOError
+
+    res, lib = inst.resource, inst.visa_library
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ConfigError):
+        return ConnectError(text)
+    if isinstance(exc, LibraryError) or "VISA implementation" in text or "Wrapper not found" in text \
+            or "Could not open VISA library" in text:
+        return ConnectError(f"instrument.visa_library={lib!r}: no VISA implementation could be loaded ({text.strip()}); "
+                            "install NI-VISA or Keysight IO Libraries, or pyvisa-py and set "
+                            'instrument.visa_library = "@py"')
+    if getattr(exc, "command", None) and isinstance(exc, VisaIOError) and exc.error_code == constants.VI_ERROR_TMO:
+        return ConnectError(f"instrument.resource={res!r}: {text}; is this the 4200's address, and is KXCI "
+                            "running there?")
+    if isinstance(exc, VisaIOError) and exc.error_code == constants.VI_ERROR_INV_RSRC_NAME:
+        return ConnectError(f"instrument.resource={res!r} is not a VISA resource name; use "
+                            "TCPIP0::<ip>::1225::SOCKET (KXCI over Ethernet) or GPIB0::<address>::INSTR")
+    if isinstance(exc, VisaIOError) and exc.error_code == constants.VI_ERROR_RSRC_NFOUND:
+        return ConnectError(f"instrument.resource={res!r}: no such instrument (VISA: resource not found); "
+                            "check the address, and that the instrument is on and connected")
+    return ConnectError(f"instrument.resource={res!r}: cannot connect ({type(exc).__name__}: {text.strip()}); "
+                        "check that the 4200 is on and reachable and that KXCI is running and listening "
+                        "on this port (KCon, KXCI settings; default 1225)")
+
+
 def _format_error(err: ValidationError, source: str) -> str:
+    """All validation errors on one line, each naming its key (``sim.faults.error.after``)."""
     lines = []
     for e in err.errors():
-        key = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        key = ".".join(str(x) for x in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         got = e.get("input")
-        got_txt = "" if isinstance(got, dict) or e["type"] == "missing" else f" (got {got!r})"
-        lines.append(f"{source}: {key}: {msg}{got_txt}")
-    return "\n".join(lines)
+        got_txt = "" if isinstance(got, dict) or e["type"] == "missing" or not key else f" (got {got!r})"
+        lines.append(f"{source}: {key + ': ' if key else ''}{msg}{got_txt}")
+    return "; ".join(lines)
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """Read a TOML file; not UTF-8, not TOML or unreadable gives one :class:`ConfigError` line."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: the {what} file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); TOML files must be UTF-8: re-save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the {what} file: {exc.strerror or exc}") from None
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -180,12 +366,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
     """Read, override and validate the configuration (defaults = the embedded simulator)."""
     p = find_config(path)
     data: dict = {}
-    source = str(p) if p else "(defaults)"
+    source = str(p) if p else ("--set" if overrides else "(defaults)")
     if p:
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        data = read_toml(p, "configuration")
     for item in overrides or []:
         keys, value = parse_override(item)
         node = data

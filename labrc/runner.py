@@ -21,7 +21,7 @@ from instruments.keithley4200 import InstrumentAborted, Keithley4200
 from protocols.base import Protocol, RunContext
 
 from . import __version__
-from .config import Config
+from .config import Config, ConfigError, check_wiring, connect_error
 from .signals import StopFlag, active, install, restore
 from .store import RunWriter
 
@@ -67,8 +67,16 @@ def connect(cfg: Config) -> Station:
                        model=die.describe() if hasattr(die, "describe") else getattr(die, "params", {}))
     else:
         visa_library = cfg.instrument.visa_library
-    instr = Keithley4200(cfg.instrument.resource, visa_library=visa_library,
-                         timeout=int(cfg.instrument.timeout_s * 1000))
+    try:   # no library, a bad resource name, a closed port, no answer to *OPT?: one line, exit 2, nothing sourced
+        instr = Keithley4200(cfg.instrument.resource, visa_library=visa_library,
+                             timeout=int(cfg.instrument.timeout_s * 1000))
+    except Exception as exc:  # noqa: BLE001 - labrc.config.connect_error names the key to fix
+        raise connect_error(exc, cfg.instrument) from exc
+    try:   # the wiring against the SMUs the instrument reports (*OPT?), before any voltage
+        check_wiring(cfg.instrument, instr.smu_limits)
+    except ConfigError:
+        instr.adapter.close()
+        raise
     return Station(instr, backend, core)
 
 

@@ -38,6 +38,13 @@ def describe_params(cls: type) -> list[dict]:
     return out
 
 
+def _num(x: float, typ: str) -> str:
+    """A parameter value or bound as the operator typed it: integers in full (10000001, not 1e+07)."""
+    if typ == "int" and float(x).is_integer():
+        return str(int(x))
+    return f"{x:g}"
+
+
 def check_params(p: Any) -> None:
     """Type and range check of every field against its declared limits; NaN/inf refused."""
     for f in dataclasses.fields(p):
@@ -51,14 +58,17 @@ def check_params(p: Any) -> None:
                 raise ParameterError(f"{f.name} must be a number, got {v!r}")
             if not math.isfinite(v):
                 raise ParameterError(f"{f.name} must be a finite number, got {v!r}")
+        elif typ == "bool" and not isinstance(v, bool):
+            raise ParameterError(f"{f.name} must be true or false, got {v!r}")
         if m.get("choices") is not None and v not in m["choices"]:
             raise ParameterError(f"{f.name}={v!r} must be one of {list(m['choices'])}")
         lo, hi, unit = m.get("lo"), m.get("hi"), m.get("unit", "")
         u = f" {unit}" if unit else ""
         if lo is not None and hi is not None and not lo <= v <= hi:
-            raise ParameterError(f"{f.name}={v:g}{u} is outside the allowed range [{lo:g}, {hi:g}]{u}")
+            raise ParameterError(f"{f.name}={_num(v, typ)}{u} is outside the allowed range "
+                                 f"[{_num(lo, typ)}, {_num(hi, typ)}]{u}")
         if lo is not None and hi is None and v < lo:
-            raise ParameterError(f"{f.name}={v:g}{u} must be >= {lo:g}{u}")
+            raise ParameterError(f"{f.name}={_num(v, typ)}{u} must be >= {_num(lo, typ)}{u}")
 
 
 def check_smu_source(limits: Any, icc_name: str, icc_a: float, voltages: dict[str, float],
@@ -77,6 +87,37 @@ def check_smu_source(limits: Any, icc_name: str, icc_a: float, voltages: dict[st
                              f"{LIST_POINTS_MAX} (raise the step or narrow the voltage range)")
 
 
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _as_int(raw: Any) -> int:
+    """An integer from ``10000001``, ``"10000001"`` or ``"1e7"``; ``"2.5"``, ``"x"`` and booleans refused."""
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    try:
+        return int(text)
+    except ValueError:
+        f = float(text)
+        if not (math.isfinite(f) and f.is_integer()):
+            raise ValueError from None
+        return int(f)
+
+
+def _as_bool(raw: Any) -> bool:
+    """Only true/false, 1/0, yes/no, on/off (any case): ``maybe`` is an error, never a silent False."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError
+
+
 def coerce_params(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     """Convert ``--param name=value`` strings to the field types; unknown names refused with the list."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -87,16 +128,16 @@ def coerce_params(cls: type, values: dict[str, Any]) -> dict[str, Any]:
         typ = fields[k].type if isinstance(fields[k].type, str) else fields[k].type.__name__
         try:
             if typ == "int":
-                out[k] = int(float(raw)) if float(raw) == int(float(raw)) else float("nan")
-                if isinstance(out[k], float):
-                    raise ValueError
+                out[k] = _as_int(raw)
             elif typ == "float":
                 out[k] = float(raw)
             elif typ == "bool":
-                out[k] = raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+                out[k] = _as_bool(raw)
             else:
                 out[k] = raw
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            if typ == "bool":
+                raise ParameterError(f"{k}={raw!r} must be a boolean: true/false, 1/0, yes/no or on/off") from None
             raise ParameterError(f"{k}={raw!r} is not a valid {typ}") from None
     return out
 

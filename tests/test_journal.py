@@ -131,6 +131,8 @@ def test_flip_mid_journal_loses_only_the_damaged_frame(killed_run: Path, tmp_pat
     ev = _events(d)
     assert any(f"journal damage at byte {off}" in m and "held 100 rows" in m for m in ev)
     assert any("100 rows lost (seq 1700..1799)" in m for m in ev)
+    st = json.loads((d / "run.state.json").read_text())
+    assert st["rows_lost"] == {"cycles": 100} and st["journal_gaps"] == 1 and st["verified"]
 
 
 def test_flip_frame_header_resyncs(killed_run: Path, tmp_path: Path) -> None:

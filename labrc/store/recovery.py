@@ -237,7 +237,7 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
              + (f" (the damaged frame held {n} rows)" if n else "") for off, nb, n in scan.gaps]
     if scan.tail_bytes:
         notes.append(f"journal torn tail: {scan.tail_bytes} bytes cut")
-    merged, counts, from_file = {}, {}, 0
+    merged, counts, from_file, rows_lost = {}, {}, 0, {}
     for name, st in schema.items():
         rows, used, n_notes = _merge_stream(name, st, jrows[name], salv.get(name, {}))
         merged[name], counts[name] = rows, len(rows[st.columns[0].name])
@@ -248,7 +248,7 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
         if st.seq_col:
             holes = _holes(rows[st.seq_col])
             if holes:
-                lost = sum(b - a + 1 for a, b in holes)
+                lost = rows_lost[name] = sum(b - a + 1 for a, b in holes)
                 txt = ", ".join(f"{a}..{b}" for a, b in holes[:4]) + (" ..." if len(holes) > 4 else "")
                 notes.append(f"{name}: {lost} rows lost (seq {txt}): in neither the journal nor run.h5")
     tmp = run_dir / "run.h5.tmp"
@@ -290,7 +290,7 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
     st = dict(state or {})
     st.update({"layout": LAYOUT_VERSION, **ident, "status": "interrupted", "reason": reason or msg, "n_rows": counts,
                "last_seq": {k: int(merged[k][s.seq_col][-1]) for k, s in schema.items() if s.seq_col and counts[k]},
-               "recovered": end, "end_time": end, "journal_gaps": len(scan.gaps),
+               "recovered": end, "end_time": end, "journal_gaps": len(scan.gaps), "rows_lost": rows_lost,
                "verified": not problems})
     _write_state(run_dir / STATE_NAME, st)
     return counts
