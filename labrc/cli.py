@@ -339,6 +339,15 @@ def protocols():
 RUN_REF_MAX = 255   # NAME_MAX of common file systems: no run directory name or id is longer
 
 
+def _runs_in(cfg) -> list[dict]:
+    """The runs in ``data.dir``; a data.dir the system cannot even look at is one line, exit 2."""
+    from .store import list_runs
+    try:
+        return list_runs(cfg.data_dir)
+    except OSError as exc:
+        _fail(f"data.dir={str(cfg.data.dir)[:60]!r}: {exc.strerror or exc}: choose a readable folder")
+
+
 def _resolve_run(cfg, run_ref: str) -> Path:
     too_long = [part for part in Path(run_ref).parts if len(os.fsencode(part)) > RUN_REF_MAX]
     if too_long:
@@ -350,8 +359,7 @@ def _resolve_run(cfg, run_ref: str) -> Path:
             return p
     except OSError as exc:
         _fail(f"run reference {run_ref[:60]!r}: {exc.strerror or exc}")
-    from .store import list_runs
-    matches = [r for r in list_runs(cfg.data_dir) if str(r["run_id"]).startswith(run_ref)
+    matches = [r for r in _runs_in(cfg) if str(r["run_id"]).startswith(run_ref)
                or r["run_dir"].name.startswith(run_ref) or run_ref in r["run_dir"].name]
     if not matches:
         _fail(f"no run {run_ref!r} in {cfg.data_dir}")
@@ -364,9 +372,8 @@ def _resolve_run(cfg, run_ref: str) -> Path:
 @click.pass_context
 def ls_cmd(ctx):
     """List the runs in the data directory."""
-    from .store import list_runs
     cfg = _config(ctx)
-    runs = list_runs(cfg.data_dir)
+    runs = _runs_in(cfg)
     if not runs:
         click.echo(f"no runs in {cfg.data_dir}")
         return

@@ -98,6 +98,13 @@ def test_data_dir_with_a_name_too_long_for_the_file_system(tmp_path):
     one_error_line(err, "data.dir", "300 bytes", "255")
 
 
+def test_listing_runs_in_a_data_dir_with_a_name_too_long(tmp_path):
+    (tmp_path / "labrc.toml").write_text(f'[data]\ndir = "{"z" * 300}"\n')
+    code, err = cli(tmp_path, "ls")
+    assert code == EXIT_BAD_INPUT
+    one_error_line(err, "data.dir=", "File name too long")
+
+
 def test_a_labrc_toml_that_is_not_utf8(tmp_path):
     (tmp_path / "labrc.toml").write_bytes(b'[data]\ndir = "runs"  # caf\xe9\n')
     code, err = cli(tmp_path, "ls")
