@@ -252,6 +252,9 @@ def compact_run(run_dir: Path | str, level: int = DEFAULT_LEVEL, chunk_bytes: in
         _fsync_path(tmp)
         _swap(tmp, h5)
         _fsync_dir(run_dir)
+    except OSError as exc:  # e.g. no room for the copy: the run is left exactly as it was
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"{run_dir.name}: compaction failed, run left as it was ({exc.strerror or exc})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

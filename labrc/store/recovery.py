@@ -24,7 +24,7 @@ from .schema import H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, 
 from .state import _effective_status, _fsync_path, _read_state, _write_state
 
 CRASHED_NAME = "run.crashed.h5"
-_TMP_NAMES = ("run.h5.tmp", "salvage.tmp.npz")
+_TMP_NAMES = ("run.h5.tmp", "salvage.tmp.npz", CRASHED_NAME + ".tmp")
 
 # Child process: every column of every stream as far as it reads (chunk-block by chunk-block, stopping at the
 # first block that fails), *not* cut to a common length: the merge decides whether the file can be trusted.
@@ -196,15 +196,29 @@ def _ev(t: float, level: str, msg: str) -> dict[str, np.ndarray]:
 
 
 def remove_leftovers(run_dir: Path) -> list[str]:
-    """Delete temporary files a killed recovery/compaction left behind (never run.h5, the journal or state)."""
+    """Delete what a killed recovery/compaction/writer left behind: temporary files and the writer's disk
+    reserve (never run.h5, the journal or the state file). Callers have checked that no writer is alive."""
     from .compact import COMPACT_TMP
+    from .writer import RESERVE_NAME  # a dead writer's disk reserve: released, so a full disk has room to rebuild
     gone = []
-    for n in (*_TMP_NAMES, COMPACT_TMP):
+    for n in (*_TMP_NAMES, COMPACT_TMP, RESERVE_NAME):
         p = Path(run_dir) / n
         if p.exists():
             p.unlink()
             gone.append(n)
     return gone
+
+
+def _keep_as_crashed(h5: Path, run_dir: Path) -> None:
+    """Keep the old file as run.crashed.h5 while run.h5 stays in place until the atomic swap (a hard link:
+    a kill at any moment leaves a run.h5). Without hard links (FAT, some shares): a rename, as before."""
+    link = run_dir / (CRASHED_NAME + ".tmp")
+    try:
+        link.unlink(missing_ok=True)
+        os.link(h5, link)
+        os.replace(link, run_dir / CRASHED_NAME)
+    except OSError:
+        os.replace(h5, run_dir / CRASHED_NAME)
 
 
 def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | None = None) -> dict[str, int]:
@@ -254,38 +268,44 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
     tmp = run_dir / "run.h5.tmp"
     ident = {k: header[k] for k in ("run_id", "run_type", "device", "start_time")}
     t_last = float(events[-1]["t"]) if events else 0.0
-    with h5py.File(tmp, "w", libver=_LIBVER) as f:
-        _build_skeleton(f, schema, header["metadata"], ident)
-        e = f["entry"]
-        for name, st in schema.items():
-            _append_rows(e[name], merged[name], [c.name for c in st.columns])
-        for ev in events:
-            _append_rows(e["events"], _ev(ev["t"], ev["level"], ev["message"]), ["level", "message", "t"])
-        for sg in segments:
-            a = _segment_arrays(sg, schema)
-            _append_rows(e["segments"], a, list(a))
-        for n in notes:
-            _append_rows(e["events"], _ev(t_last, "warning", n), ["level", "message", "t"])
-    problems = _verify(tmp, schema, jrows)
-    keep_old = h5.exists() and (from_file > 0 or bool(problems))
-    msg = (f"recovered after crash from journal ({len(scan.frames)} frames, {len(scan.gaps)} damaged stretches)"
-           f"{' + run.h5 rows' if from_file else ''}; rows {counts}")
-    if problems:
-        msg += f"; verification against the journal FAILED ({'; '.join(problems)[:100]})"
-    if keep_old:
-        msg += f"; old file kept as {CRASHED_NAME}"
-    elif h5.exists():
-        msg += "; verified row for row against the journal, old file deleted"
-    with h5py.File(tmp, "r+", libver=_LIBVER) as f:
-        _append_rows(f["entry"]["events"], _ev(t_last, "warning", msg), ["level", "message", "t"])
-    jw = _Journal(jpath, None)
-    jw.frame(0, _K_EVENT, 1, [json.dumps({"t": t_last, "level": "warning", "message": msg}).encode()])
-    jw.close()
-    end = _iso(_now())
-    _finalize(tmp, "interrupted", reason or msg, end, None)
-    if keep_old:
-        os.replace(h5, run_dir / CRASHED_NAME)
-    os.replace(tmp, h5)  # atomic: a kill before this line leaves the old run.h5 and the journal untouched
+    try:
+        with h5py.File(tmp, "w", libver=_LIBVER) as f:
+            _build_skeleton(f, schema, header["metadata"], ident)
+            e = f["entry"]
+            for name, st in schema.items():
+                _append_rows(e[name], merged[name], [c.name for c in st.columns])
+            for ev in events:
+                _append_rows(e["events"], _ev(ev["t"], ev["level"], ev["message"]), ["level", "message", "t"])
+            for sg in segments:
+                a = _segment_arrays(sg, schema)
+                _append_rows(e["segments"], a, list(a))
+            for n in notes:
+                _append_rows(e["events"], _ev(t_last, "warning", n), ["level", "message", "t"])
+        problems = _verify(tmp, schema, jrows)
+        keep_old = h5.exists() and (from_file > 0 or bool(problems))
+        msg = (f"recovered after crash from journal ({len(scan.frames)} frames, {len(scan.gaps)} damaged stretches)"
+               f"{' + run.h5 rows' if from_file else ''}; rows {counts}")
+        if problems:
+            msg += f"; verification against the journal FAILED ({'; '.join(problems)[:100]})"
+        if keep_old:
+            msg += f"; old file kept as {CRASHED_NAME}"
+        elif h5.exists():
+            msg += "; verified row for row against the journal, old file deleted"
+        with h5py.File(tmp, "r+", libver=_LIBVER) as f:
+            _append_rows(f["entry"]["events"], _ev(t_last, "warning", msg), ["level", "message", "t"])
+        jw = _Journal(jpath, None)
+        jw.frame(0, _K_EVENT, 1, [json.dumps({"t": t_last, "level": "warning", "message": msg}).encode()])
+        jw.close()
+        end = _iso(_now())
+        _finalize(tmp, "interrupted", reason or msg, end, None)
+        if keep_old:
+            _keep_as_crashed(h5, run_dir)
+        os.replace(tmp, h5)  # atomic: a kill before this line leaves the old run.h5 and the journal untouched
+    except OSError as exc:  # e.g. the disk is still full: nothing changed, say what is needed
+        tmp.unlink(missing_ok=True)
+        need = h5.stat().st_size if h5.exists() else scan.size
+        raise StoreError(f"{run_dir.name}: cannot rebuild run.h5 ({exc.strerror or exc}); "
+                         f"it needs about {need / 1e6:.0f} MB free in {run_dir}") from None
     _fsync_path(run_dir)
     st = dict(state or {})
     st.update({"layout": LAYOUT_VERSION, **ident, "status": "interrupted", "reason": reason or msg, "n_rows": counts,
