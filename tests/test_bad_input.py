@@ -8,7 +8,6 @@ it does (a VISA implementation made unimportable, a real closed TCP port, a mid-
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
