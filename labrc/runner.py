@@ -103,8 +103,10 @@ def sim_snapshot(core) -> dict:
         devices = {str(k): die.device(k).get_state() for k in sorted(core.touched)}
     else:
         devices = {"0": die.get_state()}
+    # the SMU outputs too: they stay at a list's last point (a retention wait runs with them applied)
+    smus = {str(n): dataclasses.asdict(s) for n, s in getattr(core, "smus", {}).items()}
     return {"clock_s": core.clock_s, "devices": devices, "device_index": core.config.device_index,
-            "open_load": core.open_load.get_state()}
+            "open_load": core.open_load.get_state(), "smus": smus}
 
 
 def sim_restore(core, snap: dict) -> None:
@@ -118,6 +120,10 @@ def sim_restore(core, snap: dict) -> None:
         die.set_state(snap["devices"]["0"])
     core.open_load.set_state(snap["open_load"])
     core.clock_s = float(snap["clock_s"])
+    for n, st in snap.get("smus", {}).items():
+        if int(n) in getattr(core, "smus", {}):
+            for k, v in st.items():
+                setattr(core.smus[int(n)], k, v)
 
 
 def _write_checkpoint(run_dir: Path, block: int, snap: dict) -> None:

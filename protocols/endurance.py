@@ -13,9 +13,22 @@ so each cycle is two SMU lists: [read, +5 V, read] at ``icc_a`` and [−7 V] at 
 
 Both keep every cycle's values in compact columns (one append per burst, so a crash or kill leaves
 whole bursts and a resumed run continues exactly), full traces at log-spaced cycles, running
-statistics in the event log, and failure detection: ON/OFF below ``on_off_min`` for
-``fail_cycles`` consecutive cycles, classified as stuck ON (the OFF read is high) or stuck OFF (the
-write no longer switches). With ``stop_on_failure`` the run ends there and the reason is recorded.
+statistics in the event log, and failure detection by what switching means in each mode (a ratio
+alone cannot see a dead device: a worn volatile device that no longer forms a filament still gives
+write/read ≈ 36 from the leakage curvature between 0.1 V and 2 V, above any fixed ``on_off_min``):
+
+* stuck OFF — volatile: the write current stays below ``on_min_icc_frac`` × Icc (it did not reach
+  compliance: no filament formed); non-volatile: the SET does not reach compliance, or the 0.1 V read
+  after it is below ``g_lrs_min_s`` (no LRS);
+* stuck ON — volatile: the OFF read after ``rest_s`` at 0 V stays above ``off_max_icc_frac`` × Icc (the
+  filament no longer dissolves); non-volatile: the read after the erase stays above ``g_hrs_max_s``;
+* ON/OFF collapse — ON/OFF below ``collapse_frac`` × the run's own early-life reference (the geometric
+  mean over its first ``ref_cycles`` cycles, kept per row in ``on_off_ref`` so a resumed run uses the
+  same reference), or below the absolute floor ``on_off_min``.
+
+A device has failed after ``fail_cycles`` consecutive failing cycles; the run then sets
+``ctx.failure`` (first failing cycle, mode, criterion, detection cycle) and, with ``stop_on_failure``,
+ends there: status ``device_failure``, exit 3 (:mod:`labrc.outcome`).
 """
 
 from __future__ import annotations
@@ -44,10 +57,30 @@ def detail_cycles(n_cycles: int, n_detail: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, n_cycles, n_detail)).astype(np.int64) - 1)
 
 
-def classify(on_off: np.ndarray, stuck_on: np.ndarray, on_off_min: float) -> np.ndarray:
-    """Per-cycle failure code: 0 ok, else why this cycle does not switch."""
-    bad = ~(on_off >= on_off_min)
-    return np.where(~bad, FAIL_NONE, np.where(stuck_on, FAIL_STUCK_ON, FAIL_STUCK_OFF)).astype(np.uint8)
+def classify(stuck_on: np.ndarray, stuck_off: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
+    """Per-cycle failure code: 0 ok, else why this cycle did not switch (stuck ON before stuck OFF before
+    collapse: a cycle whose OFF state is lost is stuck ON whatever its write did)."""
+    return np.select([stuck_on, stuck_off, collapsed], [FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF],
+                     FAIL_NONE).astype(np.uint8)
+
+
+def early_reference(on_off: np.ndarray, first_cycle: int, ref_prev: float, ref_cycles: int) -> np.ndarray:
+    """Early-life ON/OFF reference at each cycle of a burst: the geometric mean over cycles
+    0 … min(c, ref_cycles − 1), continued from ``ref_prev`` (the last row's value).
+
+    Computed by one recurrence per cycle (at most ``ref_cycles`` of them in a whole run), so the value
+    carried between bursts is exactly the stored one: a run resumed at any burst, or split by a stop,
+    gives the same reference bit for bit."""
+    ref = np.full(on_off.size, ref_prev, np.float64)
+    m = max(0, min(on_off.size, ref_cycles - first_cycle))
+    r = ref_prev
+    for j in range(m):
+        k = first_cycle + j                          # cycles already in the reference
+        x = math.log(max(float(on_off[j]), 1e-300))
+        r = math.exp(x) if k == 0 else math.exp((math.log(r) * k + x) / (k + 1))
+        ref[j] = r
+    ref[m:] = r
+    return ref
 
 
 def run_lengths(bad: np.ndarray, carry: int) -> np.ndarray:
@@ -110,63 +143,114 @@ class _Endurance(Protocol):
             "cycles": Stream(columns=(
                 Column("seq", "i8"), Column("t", "f8", "s"), Column("i_read_before", "f8", "A"),
                 Column("i_write", "f8", "A"), Column("i_read_after", "f8", "A"), Column("i_erase", "f8", "A"),
-                Column("on_off", "f8"), Column("compliance", "u1"), Column("fail", "u1"),
-                Column("fail_run", "i8")), chunk_rows=16384, signal="on_off", axes=("seq",)),
+                Column("on_off", "f8"), Column("on_off_ref", "f8"), Column("compliance", "u1"),
+                Column("fail", "u1"), Column("fail_run", "i8")), chunk_rows=16384, signal="on_off", axes=("seq",)),
             "detail": Stream(columns=(
                 Column("seq", "i8"), Column("cycle", "i8"), Column("v_set", "f8", "V", (k,)),
                 Column("i_meas", "f8", "A", (k,)), Column("compliance", "u1", "", (k,))), chunk_rows=256),
         }
 
+    def burst_ends(self) -> np.ndarray:
+        """Cycle index where each planned burst ends (exclusive)."""
+        return np.cumsum(np.fromiter(self.burst_sizes(), np.int64))
+
     def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
+        """Where a killed/stopped run continues: the first cycle not on disk, with the simulator state of
+        the block that ended there. Every value carried between bursts is in the last row (``fail_run``,
+        ``on_off_ref``) or a function of the cycle index (``t``, burst boundaries, detail cycles).
+
+        A block appends ``detail`` before ``cycles``, so a kill between the two leaves the detail rows
+        of a burst whose cycles are not on disk; that burst runs again and its detail rows, already on
+        disk, are not appended twice (``detail_skip``)."""
+        p = self.params
         row = last.get("cycles", {})
-        return {"start_block": 0, "cycle0": n_rows.get("cycles", 0), "detail0": n_rows.get("detail", 0),
-                "t_offset": float(row.get("t", 0.0)) + self.cycle_s if row else 0.0,
-                "fail_run": int(row.get("fail_run", 0))}
+        cycle0 = int(n_rows.get("cycles", 0))
+        detail_on_disk = int(n_rows.get("detail", 0))
+        detail_due = int(np.searchsorted(detail_cycles(p.cycles, p.n_detail), cycle0))
+        return {"start_block": int(np.searchsorted(self.burst_ends(), cycle0, side="right")),
+                "cycle0": cycle0, "detail0": detail_on_disk, "detail_skip": max(detail_on_disk - detail_due, 0),
+                "rows": {"cycles": cycle0, "detail": min(detail_on_disk, detail_due)},
+                "fail_run": int(row.get("fail_run", 0)) if row else 0,
+                "on_off_ref": float(row.get("on_off_ref", math.nan)) if row else math.nan}
 
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         p = self.params
         details = detail_cycles(p.cycles, p.n_detail)
         cycle = int(ctx.resume.get("cycle0", 0))
         detail_seq = int(ctx.resume.get("detail0", 0))
-        t = float(ctx.resume.get("t_offset", 0.0))
+        skip = int(ctx.resume.get("detail_skip", 0))
         carry = int(ctx.resume.get("fail_run", 0))
-        stats = RunningStats(p.on_off_min)
+        ref = float(ctx.resume.get("on_off_ref", math.nan))
+        if detail_seq < int(np.searchsorted(details, cycle)):
+            ctx.log(f"detail rows of cycles before {cycle} are missing from the file; the resumed run "
+                    "continues without them", "warning")
+        stats = RunningStats(cycle)
         c_start = 0
         for n_planned in self.burst_sizes():
-            c_end = c_start + n_planned
-            c_start, first = c_end, max(c_end - n_planned, cycle)
+            first, c_end = max(c_start, cycle), c_start + n_planned
+            c_start = c_end
             if first >= c_end:          # resumed: this burst is already on disk
                 continue
             if ctx.should_stop():
                 return
             v, i, status, cols = self.burst(ctx, c_end - first)
             n = cols["on_off"].size
-            bad = cols["fail"] != FAIL_NONE
-            runs = run_lengths(bad, carry)
+            seq = np.arange(cycle, cycle + n, dtype=np.int64)
+            cols["on_off_ref"] = early_reference(cols["on_off"], cycle, ref, p.ref_cycles)
+            ref = float(cols["on_off_ref"][-1])
+            cols["fail"] = self.fail_codes(cols, seq)
+            runs = run_lengths(cols["fail"] != FAIL_NONE, carry)
             carry = int(runs[-1])
-            cols.update(seq=np.arange(cycle, cycle + n, dtype=np.int64), t=t + self.cycle_s * np.arange(n),
-                        fail_run=runs)
-            block = {"cycles": cols}
+            cols.update(seq=seq, t=seq * self.cycle_s, fail_run=runs)
+            block = {}
             sel = details[(details >= cycle) & (details < cycle + n)] - cycle
-            if sel.size:
+            drop, skip = min(skip, sel.size), skip - min(skip, sel.size)
+            sel = sel[drop:]                       # already on disk from a killed attempt at this burst
+            if sel.size:                           # detail first: ``cycles`` is the block's commit
                 block["detail"] = {"seq": np.arange(detail_seq, detail_seq + sel.size, dtype=np.int64),
                                    "cycle": sel + cycle, "v_set": v[sel], "i_meas": i[sel],
                                    "compliance": (status[sel] == "C").astype(np.uint8)}
                 detail_seq += sel.size
+            block["cycles"] = cols
             yield block
-            if stats.add(cols["on_off"]):
+            if stats.add(cols["on_off"], cols["fail"]):
                 ctx.log(f"cycle {cycle + n}: ON/OFF median of the last burst {stats.median_recent:.3g}, "
-                        f"min {stats.min:.3g}, failing cycles {stats.n_bad} of {stats.n}")
+                        f"early-life reference {ref:.3g}, min {stats.min:.3g}, failing cycles {stats.n_bad} "
+                        f"of the {stats.n} run since cycle {stats.first}")
             cycle += n
-            t += self.cycle_s * n
             failed = np.flatnonzero(runs >= p.fail_cycles)
-            if failed.size and p.stop_on_failure:
+            if failed.size and ctx.failure is None:
                 k = int(failed[0])
-                why = FAIL_NAMES.get(int(cols["fail"][k]), "failure")
-                at = cycle - n + k
-                ctx.end_reason = (f"device failure ({why}) at cycle {at - int(runs[k]) + 1}: ON/OFF < "
-                                  f"{p.on_off_min:g} for {p.fail_cycles} consecutive cycles (detected at cycle {at})")
+                self.record_failure(ctx, code=int(cols["fail"][k]), first=int(seq[k] - runs[k] + 1),
+                                    at=int(seq[k]))
+                if p.stop_on_failure:
+                    return
+            if n < c_end - first:       # a stop inside the burst: the run ends at the next check
                 return
+
+    # -- failure criteria ----------------------------------------------------------------------
+    def collapsed(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+        """ON/OFF below ``collapse_frac`` × the early-life reference (once it is complete) or below the
+        absolute floor ``on_off_min``."""
+        p = self.params
+        done = seq >= p.ref_cycles
+        floor = np.where(done, p.collapse_frac * cols["on_off_ref"], 0.0)
+        return ~(cols["on_off"] >= np.maximum(floor, p.on_off_min))
+
+    def criterion(self, code: int) -> str:
+        raise NotImplementedError
+
+    def record_failure(self, ctx: RunContext, code: int, first: int, at: int) -> None:
+        """The device failed: ``ctx.failure`` (the runner records it and ends with ``device_failure``)."""
+        p = self.params
+        mode, rule = FAIL_NAMES[code], self.criterion(code)
+        ctx.failure = {"cycle": first, "mode": mode, "criterion": rule, "detected_at": at,
+                       "fail_cycles": p.fail_cycles}
+        ctx.end_reason = (f"device failure ({mode}) at cycle {first}: {rule} for {p.fail_cycles} consecutive "
+                          f"cycles (detected at cycle {at})")
+        if not p.stop_on_failure:     # the runner logs the reason when the run ends; say it now too
+            ctx.end_reason += "; the run continued (stop_on_failure=false)"
+            ctx.log(ctx.end_reason, "warning")
 
     @classmethod
     def summary(cls, reader) -> dict:
@@ -185,22 +269,23 @@ class _Endurance(Protocol):
 
 
 class RunningStats:
-    """Bounded-memory running statistics of ON/OFF: count, minimum, median of the last burst, failing cycles."""
+    """Bounded-memory running statistics of this session's cycles (from ``first``): count, minimum and
+    median of the last burst's ON/OFF, failing cycles; a log line whenever the cycle count passes 10ᵏ."""
 
-    def __init__(self, on_off_min: float) -> None:
-        self.on_off_min = on_off_min
+    def __init__(self, first: int = 0) -> None:
+        self.first = first
         self.n, self.n_bad, self.min, self.median_recent = 0, 0, math.inf, math.nan
-        self._decade = -1
+        self._decade = int(math.log10(first)) if first > 0 else -1
 
-    def add(self, on_off: np.ndarray) -> bool:
+    def add(self, on_off: np.ndarray, fail: np.ndarray) -> bool:
         """Add a burst; True when the total crossed a power of ten (time to log a line)."""
         if not on_off.size:
             return False
         self.n += on_off.size
-        self.n_bad += int(np.sum(~(on_off >= self.on_off_min)))
+        self.n_bad += int(np.sum(fail != FAIL_NONE))
         self.min = min(self.min, float(np.nanmin(on_off)))
         self.median_recent = float(np.nanmedian(on_off))
-        d = int(math.log10(self.n))
+        d = int(math.log10(self.first + self.n))
         crossed, self._decade = d > self._decade, max(d, self._decade)
         return crossed
 
@@ -215,9 +300,22 @@ class VolatileEnduranceParams:
     rest_s: float = param(0.03, "s", 0.0, 10.0, "0 V after the write before the next read (the state relaxes)")
     burst_s: float = param(20.0, "s", 0.1, 3600.0, "instrument time per burst (stop checks and flushes)")
     n_detail: int = param(200, "", 0, 100_000, "log-spaced cycles whose full trace is kept")
-    on_off_min: float = param(5.0, "", 1.0, 1e9, "a cycle with ON/OFF below this is a failing cycle")
+    on_min_icc_frac: float = param(0.5, "", 0.0, 1.0,
+                                   "stuck OFF: a write below this fraction of icc_a did not reach compliance, so no "
+                                   "filament formed (in compliance it reads 0.95-1.0 icc_a; a worn device only its "
+                                   "leakage, 0.07 icc_a at 2 V on the default die)")
+    off_max_icc_frac: float = param(0.2, "", 0.0, 1.0,
+                                    "stuck ON: an OFF read above this fraction of icc_a after rest_s at 0 V means the "
+                                    "filament no longer dissolves (relaxed: OGB 0.002, DDAB's leaky pristine state 0.1 "
+                                    "icc_a; a DDAB device turned non-volatile 0.35 icc_a)")
+    collapse_frac: float = param(0.2, "", 0.0, 1.0,
+                                 "ON/OFF collapse: a cycle below this fraction of the early-life reference fails "
+                                 "(healthy cycles stay within 5 % of it; 0 disables)")
+    ref_cycles: int = param(100, "", 1, 100_000, "first cycles of the run whose geometric-mean ON/OFF is the "
+                            "early-life reference (column on_off_ref, so a resumed run keeps it)")
+    on_off_min: float = param(5.0, "", 1.0, 1e9, "absolute floor: a cycle with ON/OFF below this fails (collapse)")
     fail_cycles: int = param(5, "", 1, 1_000_000, "consecutive failing cycles that mean the device failed")
-    stop_on_failure: bool = param(True, "", help="end the run when the device has failed")
+    stop_on_failure: bool = param(True, "", help="end the run when the device has failed (else record it and go on)")
 
 
 class VolatileEndurance(_Endurance):
@@ -251,13 +349,24 @@ class VolatileEndurance(_Endurance):
                                       should_stop=ctx.should_stop, fetch=("I",))
         i = r.i_meas_a.reshape(n, k)
         st = r.status.reshape(n, k)
-        i_off = np.abs(i[:, 0])
-        on_off = np.abs(i[:, 1]) / np.maximum(i_off, 1e-15)
-        stuck_on = i_off > 0.1 * p.icc_a           # the OFF read carries a tenth of the compliance
+        on_off = np.abs(i[:, 1]) / np.maximum(np.abs(i[:, 0]), 1e-15)
         cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": np.append(i[1:, 0], np.nan),
-                "i_erase": np.full(n, np.nan), "on_off": on_off,
-                "compliance": (st[:, 1] == "C").astype(np.uint8), "fail": classify(on_off, stuck_on, p.on_off_min)}
+                "i_erase": np.full(n, np.nan), "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
         return np.tile(levels, (n, 1)), i, st, cols
+
+    def fail_codes(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+        """Volatile switching = the write reaches compliance and the state relaxes at 0 V (Methods)."""
+        p = self.params
+        return classify(np.abs(cols["i_read_before"]) > p.off_max_icc_frac * p.icc_a,
+                        np.abs(cols["i_write"]) < p.on_min_icc_frac * p.icc_a, self.collapsed(cols, seq))
+
+    def criterion(self, code: int) -> str:
+        p = self.params
+        return {FAIL_STUCK_ON: f"OFF read after the rest > {p.off_max_icc_frac:g} x icc_a (the filament no longer "
+                               "dissolves)",
+                FAIL_STUCK_OFF: f"write current < {p.on_min_icc_frac:g} x icc_a (the write no longer reaches "
+                                "compliance: no switching)",
+                FAIL_LOW_ON_OFF: f"ON/OFF < max({p.collapse_frac:g} x early-life reference, {p.on_off_min:g})"}[code]
 
 
 @dataclass
@@ -271,9 +380,23 @@ class NonvolatileEnduranceParams:
     icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "erase compliance")
     burst_s: float = param(5.0, "s", 0.1, 3600.0, "instrument time per burst (stop checks and flushes)")
     n_detail: int = param(100, "", 0, 100_000, "log-spaced cycles whose full trace is kept")
-    on_off_min: float = param(10.0, "", 1.0, 1e9, "a cycle with ON/OFF (0.1 V reads) below this fails")
+    on_min_icc_frac: float = param(0.5, "", 0.0, 1.0,
+                                   "stuck OFF: a SET below this fraction of icc_a did not reach compliance (no "
+                                   "filament formed; in compliance it reads 0.97-1.0 icc_a)")
+    g_lrs_min_s: float = param(1e-4, "S", 0.0, 1.0,
+                               "stuck OFF: the 0.1 V read after SET below this is not an LRS (the paper's lowest "
+                               "programmed level is 0.1 mS; a 1 mA SET gives ~3.5 mS)")
+    g_hrs_max_s: float = param(1e-4, "S", 0.0, 1.0,
+                               "stuck ON: the 0.1 V read after the erase above this is still an LRS (an erased "
+                               "device reads ~20 nS; a stuck DDAB device ~3.6 mS)")
+    collapse_frac: float = param(0.01, "", 0.0, 1.0,
+                                 "ON/OFF collapse: a cycle below this fraction of the early-life reference fails "
+                                 "(loose: the erased state of a real device varies from cycle to cycle; 0 disables)")
+    ref_cycles: int = param(20, "", 1, 100_000, "first cycles of the run whose geometric-mean ON/OFF is the "
+                            "early-life reference (column on_off_ref, so a resumed run keeps it)")
+    on_off_min: float = param(10.0, "", 1.0, 1e9, "absolute floor: a cycle with ON/OFF (0.1 V reads) below this fails")
     fail_cycles: int = param(3, "", 1, 1_000_000, "consecutive failing cycles that mean the device failed")
-    stop_on_failure: bool = param(True, "", help="end the run when the device has failed")
+    stop_on_failure: bool = param(True, "", help="end the run when the device has failed (else record it and go on)")
 
 
 class NonvolatileEndurance(_Endurance):
@@ -314,11 +437,24 @@ class NonvolatileEndurance(_Endurance):
                              ctx.ground_smu, should_stop=ctx.should_stop, fetch=("I",))
             i[c, :3], i[c, 3] = a.i_meas_a, e.i_meas_a[0]
             st[c, :3], st[c, 3] = a.status, e.status[0]
-        i_off, i_on = np.abs(i[:, 0]), np.abs(i[:, 2])
-        on_off = i_on / np.maximum(i_off, 1e-15)
-        stuck_on = i_off * (1.0 / p.v_read_v) > 1e-4     # the OFF read shows > 0.1 mS: not erased
+        on_off = np.abs(i[:, 2]) / np.maximum(np.abs(i[:, 0]), 1e-15)
         cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": i[:, 2], "i_erase": i[:, 3],
-                "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8),
-                "fail": classify(on_off, stuck_on, p.on_off_min)}
+                "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
         levels = np.tile([p.v_read_v, p.v_write_v, p.v_read_v, p.v_erase_v], (i.shape[0], 1))
         return levels, i, st, cols
+
+    def fail_codes(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+        """Non-volatile switching = the SET reaches compliance and leaves an LRS, the erase an HRS (Methods).
+        The read before a cycle's SET is the read after the previous cycle's erase."""
+        p = self.params
+        g_before = np.abs(cols["i_read_before"]) / abs(p.v_read_v)
+        g_after = np.abs(cols["i_read_after"]) / abs(p.v_read_v)
+        stuck_off = (np.abs(cols["i_write"]) < p.on_min_icc_frac * p.icc_a) | ~(g_after >= p.g_lrs_min_s)
+        return classify(g_before > p.g_hrs_max_s, stuck_off, self.collapsed(cols, seq))
+
+    def criterion(self, code: int) -> str:
+        p = self.params
+        return {FAIL_STUCK_ON: f"read after the erase > {p.g_hrs_max_s:g} S (still an LRS: the erase no longer resets)",
+                FAIL_STUCK_OFF: f"SET current < {p.on_min_icc_frac:g} x icc_a or read after SET < {p.g_lrs_min_s:g} S "
+                                "(the SET no longer switches)",
+                FAIL_LOW_ON_OFF: f"ON/OFF < max({p.collapse_frac:g} x early-life reference, {p.on_off_min:g})"}[code]

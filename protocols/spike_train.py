@@ -164,9 +164,7 @@ class SpikeTrain(Protocol):
         n = n_rows.get("patterns", 0)
         starts = [a for _, a, _ in self.blocks()]
         k = int(np.searchsorted(starts, n))
-        t = last.get("patterns", {}).get("t")
-        t0 = float(t) + sum(self.points) * self.params.dt_s if t is not None and n else 0.0
-        return {"start_block": k, "seq0": starts[k] if k < len(starts) else n, "t_offset": t0}
+        return {"start_block": k, "seq0": starts[k] if k < len(starts) else n}
 
     # ----------------------------------------------------------------- stimulus
     def stimulus(self, device: int, cycle: int, cls_index: int) -> np.ndarray:
@@ -205,7 +203,6 @@ class SpikeTrain(Protocol):
         rest, w = self.points
         nr = _n(p.read_width_s, p.dt_s, "read_width_s")
         delay_s = max(p.dt_s - IT1_PLC / p.line_frequency_hz, 0.0)
-        t = float(ctx.resume.get("t_offset", 0.0))
         ncls, checked = len(self.classes), False
         cls_idx = [CLASSES.index(c) for c in self.classes]
         blocks = self.blocks()
@@ -235,8 +232,9 @@ class SpikeTrain(Protocol):
             idx = slots[:, :, None] + np.arange(nr)
             node_i = np.take_along_axis(i, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).mean(axis=2)
             node_c = np.take_along_axis(comp, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).any(axis=2)
-            starts = t + np.arange(k) * (rest + w) * p.dt_s + rest * p.dt_s
-            t += float(res.t_s[-1])
+            # t = start of each pattern's window on the list grid, a function of the pattern index (not a
+            # sum of list times), so a resumed campaign continues the same time axis bit for bit
+            starts = (np.arange(a, e, dtype=np.int64) * (rest + w) + rest) * p.dt_s
             yield {"patterns": {
                 "seq": np.arange(a, e, dtype=np.int64), "device": np.full(k, dev, np.int32),
                 "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),

@@ -93,8 +93,8 @@ def test_the_device_returns_to_volatile_after_nonvolatile_levels(tmp_path):
 
 
 @pytest.mark.parametrize("name, params, message", [
-    ("volatile-endurance", {"cycles": 0}, "cycles=0 is outside the allowed range [1, 1e+07]"),
-    ("volatile-endurance", {"cycles": 10**13}, "cycles=1e+13 is outside the allowed range [1, 1e+07]"),
+    ("volatile-endurance", {"cycles": 0}, "cycles=0 is outside the allowed range [1, 10000000]"),
+    ("volatile-endurance", {"cycles": 10**13}, "cycles=10000000000000 is outside the allowed range [1, 10000000]"),
     ("volatile-endurance", {"width_s": 1e-4}, "width_s=0.0001 s is outside the allowed range [0.001, 6.553] s"),
     ("volatile-endurance", {"v_write_v": 9}, "v_write_v=9 V is outside the operator limits"),
     ("volatile-endurance", {"icc_a": 5e-8}, "icc_a=5e-08 A is outside the allowed range [1e-07, 0.105] A"),
