@@ -6,12 +6,38 @@ traceback and exit 1; with the handlers installed first it is an ordinary stop r
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
-    from .signals import PROCESS_STOP, install
+    from .signals import PROCESS_STOP, STOP_SIGNALS, install
     install(PROCESS_STOP)
+    try:
+        _main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    import signal
+    if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, None):
+        sys.exit(code)              # a command that gave the defaults back (ls, watch, ...): exit normally
+    # A run/resume keeps labrc's handlers to the end. Python's finalization would put SIG_DFL back while
+    # helper threads may still take a process signal — measured: a SIGINT in that window turned exit 130
+    # into -2. Everything is closed and on disk by now: block the signals, flush, and leave at once.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _main() -> None:
     from .cli import main as cli_main
     from .store import StoreError
     try:
