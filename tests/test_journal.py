@@ -295,3 +295,36 @@ def test_close_refuses_a_live_writer_and_leaves_finished_runs(tmp_path: Path) ->
     assert r.returncode == 0 and "is completed" in r.stdout and "nothing to close" in r.stdout
     assert (w.path.stat().st_mtime_ns, w.path.stat().st_size) == before
     assert close_run(w.run_dir)["closed"] is False
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 24 MB tmpfs (root only; skipped where the machine does not allow mounting)."""
+    m = tmp_path / "disk"
+    m.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(m)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield m
+    finally:
+        subprocess.run(["umount", str(m)], check=True)
+
+
+def test_close_on_a_full_disk_is_one_line_and_changes_nothing(killed_run: Path, small_disk: Path) -> None:
+    d = _copy(killed_run, small_disk / killed_run.name)
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh:  # fill the disk to the last block
+        try:
+            while True:
+                fh.write(b"\0" * (1 << 16))
+                fh.flush()
+        except OSError:
+            pass
+    before = {q.name: q.read_bytes() for q in d.iterdir() if q.name != "run.reserve"}
+    r = _cli("close", str(d), cwd=small_disk.parent)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert "cannot rebuild run.h5" in r.stderr and "were not changed" in r.stderr
+    assert {q.name: q.read_bytes() for q in d.iterdir()} == before  # only the dead writer's reserve released
+    filler.unlink()  # space is back: the run closes from its journal
+    assert _cli("close", str(d), cwd=small_disk.parent).returncode == 0
+    np.testing.assert_array_equal(_plain(d)["seq"], REF["seq"])

@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from .journal import scan_journal
-from .recovery import _journal_content, _verify, remove_leftovers
+from .recovery import _journal_content, _verify, check_free_space, remove_leftovers
 from .schema import H5_NAME, JOURNAL_NAME, STATE_NAME, _LIBVER, StoreError, Stream, _iso, _now
 from .state import _effective_status, _fsync_path, _read_state, _write_state
 
@@ -235,6 +235,7 @@ def compact_run(run_dir: Path | str, level: int = DEFAULT_LEVEL, chunk_bytes: in
     if status == "interrupted" and not (state or {}).get("recovered"):
         raise StoreError(f"{run_dir.name} is interrupted and not finalized: labrc close it first")
     jr = _journal_rows(jpath)
+    check_free_space(run_dir, h5_before + (1 << 20), "compact (the copy may need up to the size of run.h5)")
     try:
         with h5py.File(h5, "r") as src, h5py.File(tmp, "w", libver=_LIBVER) as dst:
             _copy_tree(src, dst, level, chunk_bytes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, JournalScan, _decode_rows, _Journal, scan_journal
+from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, JournalScan, _decode_rows, _Journal, _row_bytes, scan_journal
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays
 from .schema import H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _enc, _iso, _now, _seq_prefix
 from .state import _effective_status, _fsync_path, _read_state, _write_state
@@ -209,6 +210,15 @@ def remove_leftovers(run_dir: Path) -> list[str]:
     return gone
 
 
+def check_free_space(run_dir: Path, need: int, what: str) -> None:
+    """Refuse before writing when the disk cannot hold ``need`` bytes: HDF5 does not survive running out of
+    space inside a write (h5py then floods stderr and the process can segfault; issue 10 item 5)."""
+    free = shutil.disk_usage(run_dir).free
+    if free < need:
+        raise StoreError(f"{run_dir.name}: cannot {what}: {free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB "
+                         f"needed in {run_dir}; run.h5 and the journal were not changed")
+
+
 def _keep_as_crashed(h5: Path, run_dir: Path) -> None:
     """Keep the old file as run.crashed.h5 while run.h5 stays in place until the atomic swap (a hard link:
     a kill at any moment leaves a run.h5). Without hard links (FAT, some shares): a rename, as before."""
@@ -241,8 +251,6 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
             raise StoreError(f"{run_dir.name}: compacted (journal removed after verification): nothing to recover or resume")
     remove_leftovers(run_dir)
     scan = scan_journal(jpath)
-    if scan.tail_bytes:
-        os.truncate(jpath, scan.valid_end)
     header = scan.header
     schema = {k: Stream.from_json(v) for k, v in header["schema"].items()}
     jrows, events, segments = _journal_content(scan, schema)
@@ -266,6 +274,9 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
                 txt = ", ".join(f"{a}..{b}" for a, b in holes[:4]) + (" ..." if len(holes) > 4 else "")
                 notes.append(f"{name}: {lost} rows lost (seq {txt}): in neither the journal nor run.h5")
     tmp = run_dir / "run.h5.tmp"
+    need = scan.size + sum(len(merged[k][st.columns[0].name]) * _row_bytes(st) for k, st in schema.items()
+                           if from_file) + sum(st.chunk_rows * _row_bytes(st) for st in schema.values()) + (2 << 20)
+    check_free_space(run_dir, need, "rebuild run.h5")
     ident = {k: header[k] for k in ("run_id", "run_type", "device", "start_time")}
     t_last = float(events[-1]["t"]) if events else 0.0
     try:
@@ -293,6 +304,8 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
             msg += "; verified row for row against the journal, old file deleted"
         with h5py.File(tmp, "r+", libver=_LIBVER) as f:
             _append_rows(f["entry"]["events"], _ev(t_last, "warning", msg), ["level", "message", "t"])
+        if scan.tail_bytes:  # cut the torn tail before appending after it
+            os.truncate(jpath, scan.valid_end)
         jw = _Journal(jpath, None)
         jw.frame(0, _K_EVENT, 1, [json.dumps({"t": t_last, "level": "warning", "message": msg}).encode()])
         jw.close()
