@@ -258,7 +258,8 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
                          "state not restored, the resumed run is not the uninterrupted one", "warning")
     else:
         writer.event(f"resume at block {k} on hardware: the device state is whatever it is now", "warning")
-    echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks}")
+    rows = ", ".join(f"{n:,} {s}" for s, n in writer.n_rows().items() if n)
+    echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks} ({rows or 'no rows'} on disk)")
     return _execute(cfg, protocol, plan, station, writer, point, progress, stop, echo)
 
 
@@ -328,12 +329,29 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
         if writer.close_error:
             echo(f"labrc: the run file could not be finalized ({writer.close_error}); "
                  f"its journal is complete: `labrc close` or `labrc resume` {writer.run_dir.name} once fixed")
-        restore(own)
         try:
             instr.adapter.close()
         except Exception:  # noqa: BLE001
             pass
+        if cfg.data.compact and status in ("completed", "device_failure") and not writer.close_error:
+            _compact(writer.run_dir, echo)
+        restore(own)
     return RunOutcome(writer.path, status, reason, safe, failure)
+
+
+def _compact(run_dir: Path, echo: Callable[[str], None]) -> None:
+    """After a verified finish: the compressed, verified copy replaces run.h5 and the journal goes
+    (labrc.store.compact; kill-safe at every step). A compaction that cannot run leaves the run complete,
+    uncompressed, with its journal — it is reported, never a run failure."""
+    from .store import StoreError, compact_run
+    try:
+        info = compact_run(run_dir)
+    except StoreError as exc:
+        echo(f"compaction skipped: {exc}")
+        return
+    if info.get("compacted"):
+        echo(f"compacted: {info['bytes_before'] / 1e6:.1f} MB -> {info['bytes_after'] / 1e6:.1f} MB in "
+             f"{info['seconds']:.1f} s (verified against the journal; journal removed)")
 
 
 class _Logger:
