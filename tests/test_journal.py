@@ -18,7 +18,14 @@ import h5py
 import numpy as np
 import pytest
 
-from labrc.store import RunReader, StoreError, close_run, read_journal, recover, scan_journal
+from labrc.store import (
+    RunReader,
+    StoreError,
+    close_run,
+    read_journal,
+    recover,
+    scan_journal,
+)
 
 N_BLOCKS, BLOCK = 40, 100  # 40 row frames of 100 rows: frame k holds seq k*100 .. k*100+99
 
@@ -176,7 +183,8 @@ def test_truncated_mid_frame(killed_run: Path, tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labrc", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "labrc", *args], cwd=cwd, capture_output=True, text=True,
+                          check=False, timeout=120)
 
 
 @pytest.mark.parametrize("damage", ["header", "magic", "missing"])
@@ -189,7 +197,8 @@ def test_bad_header_or_missing_journal_is_one_line(killed_run: Path, tmp_path: P
         _flip(j, 2)
     else:
         j.unlink()
-    want = {"header": "journal header is corrupt", "magic": "not a labrc journal", "missing": "journal is missing"}[damage]
+    want = {"header": "journal header is corrupt", "magic": "not a labrc journal",
+            "missing": "journal is missing"}[damage]
     with pytest.raises(StoreError, match=want):
         recover(d)
     r = _cli("close", str(d), cwd=tmp_path)
@@ -302,7 +311,8 @@ def small_disk(tmp_path: Path):
     """A 24 MB tmpfs (root only; skipped where the machine does not allow mounting)."""
     m = tmp_path / "disk"
     m.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(m)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(m)], capture_output=True,
+                      check=False).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         yield m

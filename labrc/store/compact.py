@@ -39,7 +39,16 @@ import numpy as np
 
 from .journal import scan_journal
 from .recovery import _journal_content, _verify, check_free_space, remove_leftovers
-from .schema import H5_NAME, JOURNAL_NAME, STATE_NAME, _LIBVER, StoreError, Stream, _iso, _now
+from .schema import (
+    _LIBVER,
+    H5_NAME,
+    JOURNAL_NAME,
+    STATE_NAME,
+    StoreError,
+    Stream,
+    _iso,
+    _now,
+)
 from .state import _effective_status, _fsync_path, _read_state, _write_state
 
 COMPACT_TMP = "run.h5.compact.tmp"
@@ -118,7 +127,8 @@ def _copy_tree(src: h5py.File, dst: h5py.File, level: int, chunk_bytes: int) -> 
         nm = src[n].attrs.get("NAME", b"")
         dst[n].make_scale(nm.decode() if isinstance(nm, bytes) else str(nm))
     users = []
-    src.visititems(lambda n, o: users.append(n) if isinstance(o, h5py.Dataset) and "DIMENSION_LIST" in o.attrs else None)
+    src.visititems(lambda n, o: users.append(n) if isinstance(o, h5py.Dataset) and "DIMENSION_LIST" in o.attrs
+                   else None)
     for n in users:
         for i, dim in enumerate(src[n].dims):
             for sc in dim.values():

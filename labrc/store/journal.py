@@ -164,7 +164,7 @@ def scan_journal(path: Path | str) -> JournalScan:
     while pos + 20 <= size:
         ok, end, _ = plausible(pos)
         if ok:
-            m, st, kind, n, nbytes, crc = _FRAME.unpack_from(data, pos)
+            _, st, kind, n, _, _ = _FRAME.unpack_from(data, pos)
             frames.append((st, kind, n, mv[pos + 20:end]))
             pos = end
             continue

@@ -19,9 +19,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, JournalScan, _decode_rows, _Journal, _row_bytes, scan_journal
+from .journal import (
+    _K_EVENT,
+    _K_ROWS,
+    _K_SEGMENT,
+    JournalScan,
+    _decode_rows,
+    _Journal,
+    _row_bytes,
+    scan_journal,
+)
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays
-from .schema import H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _enc, _iso, _now, _seq_prefix
+from .schema import (
+    _LIBVER,
+    H5_NAME,
+    JOURNAL_NAME,
+    LAYOUT_VERSION,
+    STATE_NAME,
+    StoreError,
+    Stream,
+    _enc,
+    _iso,
+    _now,
+    _seq_prefix,
+)
 from .state import _effective_status, _fsync_path, _read_state, _write_state
 
 CRASHED_NAME = "run.crashed.h5"
@@ -193,14 +214,16 @@ def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[
 
 
 def _ev(t: float, level: str, msg: str) -> dict[str, np.ndarray]:
-    return {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"), "message": np.array([_enc(msg, 256)], "S256")}
+    return {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"),
+            "message": np.array([_enc(msg, 256)], "S256")}
 
 
 def remove_leftovers(run_dir: Path) -> list[str]:
     """Delete what a killed recovery/compaction/writer left behind: temporary files and the writer's disk
     reserve (never run.h5, the journal or the state file). Callers have checked that no writer is alive."""
+    # a dead writer's disk reserve (run.reserve) is released too: a full disk gets room to rebuild
     from .compact import COMPACT_TMP
-    from .writer import RESERVE_NAME  # a dead writer's disk reserve: released, so a full disk has room to rebuild
+    from .writer import RESERVE_NAME
     gone = []
     for n in (*_TMP_NAMES, COMPACT_TMP, RESERVE_NAME):
         p = Path(run_dir) / n
@@ -248,7 +271,8 @@ def recover(run_dir: Path | str, salvage_timeout_s: float = 60.0, reason: str | 
     if not jpath.exists() and h5.exists():
         from .compact import is_compacted
         if is_compacted(h5):
-            raise StoreError(f"{run_dir.name}: compacted (journal removed after verification): nothing to recover or resume")
+            raise StoreError(f"{run_dir.name}: compacted (journal removed after verification): "
+                             "nothing to recover or resume")
     remove_leftovers(run_dir)
     scan = scan_journal(jpath)
     header = scan.header
