@@ -78,6 +78,40 @@ class DataSection(_Section):
     min_free_bytes: int = Field(8 << 20, ge=0)
 
 
+# --- run identity ([run], --sample/--device/...): what was measured on which device, by whom. Stored as
+# metadata["run"] in the run file; sample and device also name the run directory (labrc.runner).
+RUN_FIELDS = ("sample", "device", "operator", "note", "die_position")
+_RUN_MAX_CHARS = {"sample": 40, "device": 40, "operator": 64, "note": 500, "die_position": 32}
+RUN_UNNAMED_DEVICE = "unnamed"      # hardware run without a device name (a warning says to give --device)
+
+
+class RunSection(_Section):
+    """Identity of a run: strings, "" = not given. On the simulator ``device`` defaults to the die index
+    ("D00"); on hardware to "unnamed" with a warning (:func:`run_identity`)."""
+
+    sample: str = ""                    # the chip / wafer piece, e.g. "OGB-Ag-2026-11-03-A"
+    device: str = ""                    # the device on it, e.g. "D07" or "r3c5"
+    operator: str = ""
+    note: str = ""                      # one line, free text
+    die_position: str = ""              # where a prober gives one, e.g. "x=3,y=5"
+
+    @field_validator(*RUN_FIELDS, mode="before")
+    @classmethod
+    def _text(cls, v: Any, info) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):   # device = 17 in TOML or --set: a name, not a number
+            v = str(v)
+        if not isinstance(v, str):
+            raise ValueError(f"must be text (a quoted TOML string), got {type(v).__name__}")
+        v = v.strip()
+        bad = [c for c in v if ord(c) < 32 or ord(c) == 127]
+        if bad:
+            raise ValueError(f"must be one line of printable text (found control character {bad[0]!r})")
+        limit = _RUN_MAX_CHARS[info.field_name]
+        if len(v) > limit:
+            raise ValueError(f"is {len(v)} characters; at most {limit}")
+        return v
+
+
 # --- fault drills (sim.faults): the schema of sim_backend.kxci.Kxci4200.faults, checked here so that a typo
 # (mtch, after="x", an unknown device fault) is refused before the run instead of failing mid-run
 class _Fault(_Section):
@@ -127,6 +161,17 @@ class SimSection(_Section):
     load: str = Field("memristor", pattern=r"^(memristor|open|resistor:[0-9.eE+-]+)$")
     # fault drills: {no_reply|error|drop|device = {...}}, see sim_backend.kxci.Kxci4200.faults
     faults: FaultDrills = Field(default_factory=FaultDrills)
+    # the simulated chassis' cards as *OPT? lists them, e.g. ["SMU1", "SMUPA2", "PMU1", "CVU1"];
+    # unset = the default 4200A (four SMUs, one PMU with RPMs). Checked by sim_backend.simconfig.SimConfig.
+    cards: list[str] | None = None
+
+    @field_validator("cards")
+    @classmethod
+    def _cards_are_slots(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            from sim_backend.simconfig import SimConfig
+            SimConfig(cards=v)          # raises ValueError naming the bad entry and the allowed forms
+        return v
 
     @field_validator("load")
     @classmethod
@@ -158,6 +203,7 @@ class Config(BaseModel):
     limits: LimitsSection = LimitsSection()
     data: DataSection = DataSection()
     sim: SimSection = SimSection()
+    run: RunSection = RunSection()
     source: str = ""   # where it was read from (for provenance)
 
     @model_validator(mode="after")
@@ -196,7 +242,7 @@ class Config(BaseModel):
                          device_index=self.sim.device, top=self.instrument.top, bottom=self.instrument.bottom,
                          realtime_factor=self.sim.realtime_factor,
                          line_frequency_hz=float(self.sim.line_frequency_hz), load=self.sim.load,
-                         faults=self.sim.faults.for_simulator(),
+                         faults=self.sim.faults.for_simulator(), cards=self.sim.cards,
                          tcpip_resource=self.instrument.resource if "SOCKET" in self.instrument.resource
                          else SimConfig.tcpip_resource,
                          gpib_resource=self.instrument.resource if self.instrument.resource.upper().startswith("GPIB")
@@ -303,6 +349,39 @@ def connect_error(exc: BaseException, inst: InstrumentSection) -> ConnectError:
     return ConnectError(f"instrument.resource={res!r}: cannot connect ({type(exc).__name__}: {text.strip()}); "
                         "check that the 4200 is on and reachable and that KXCI is running and listening "
                         "on this port (KCon, KXCI settings; default 1225)")
+
+
+def with_run_identity(cfg: Config, source: str = "--run options", **values: str | None) -> Config:
+    """``cfg`` with the given ``[run]`` values replaced (None = keep); validated like ``labrc.toml``."""
+    unknown = sorted(set(values) - set(RUN_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown run identity field(s) {unknown}; fields are: {', '.join(RUN_FIELDS)}")
+    merged = {**cfg.run.model_dump(), **{k: v for k, v in values.items() if v is not None}}
+    try:
+        run = RunSection.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(f"{source}: run.{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}"
+                                    for e in exc.errors())) from None
+    out = cfg.model_copy(update={"run": run})
+    out.source = cfg.source
+    return out
+
+
+def run_identity(cfg: Config) -> tuple[dict[str, str], str]:
+    """The run's identity as stored (metadata["run"]) and a warning for the operator ("" = none).
+
+    The device name defaults to the simulated die index ("D00") on the simulator; on hardware there is
+    no way to know which device is under the probes, so it is "unnamed" and the operator is told."""
+    ident = cfg.run.model_dump()
+    warning = ""
+    if not ident["device"]:
+        if cfg.instrument.backend == "sim":
+            ident["device"] = f"D{cfg.sim.device:02d}"
+        else:
+            ident["device"] = RUN_UNNAMED_DEVICE
+            warning = (f"labrc: warning: no device name: this run is recorded as device {RUN_UNNAMED_DEVICE!r}; "
+                       "give --device NAME (and --sample) or set [run] device in labrc.toml")
+    return ident, warning
 
 
 def _format_error(err: ValidationError, source: str) -> str:
@@ -413,4 +492,11 @@ seed = 0
 n_devices = 25
 device = 0                                   # device under test on the simulated die
 realtime_factor = 0.0                        # 0 = as fast as possible
+
+[run]                                        # identity of the runs (or --sample, --device, ... on labrc run)
+sample = ""                                  # chip / wafer piece; names the run directory with the device
+device = ""                                  # "" = the simulated die index (D00); on hardware give one
+operator = ""
+note = ""
+die_position = ""                            # where a prober gives one
 """
