@@ -17,11 +17,32 @@ Engine — SMU list sweeps on a fixed time grid, every point measured:
   the next list with the same stimulus: each pattern's train is drawn from its own generator seeded by
   (seed, device, cycle, class), independent of the blocking and of the engine settings.
 
-Node value = mean current over the read slot (A) and the read conductance I/V (S). A spike that covers a
-read slot (``overlap``): ``"clip"`` (default) — the grid wins: the read interrupts the spike, which resumes
-after the slot, so the 30 nodes stay uniformly spaced as the virtual-node concept needs; ``"defer"`` —
-the spike wins: the read moves to the first spike-free slot after its nominal time (its time is stored).
-Every such choice is a parameter and lands in the run file's metadata.
+Node value — what a read measures (decision, parameter ``node_g_from``, default ``"measured_v"``): the
+mean over the read slot of I/V with V the SMU's *measured* terminal voltage, stored with the current
+(``node_i``), that voltage (``node_v``) and the compliance flag (``node_comp``). Why: a list sweep has one
+compliance (``VL ch, master, Icc, …``, reference §2.3), and the spikes need 1 µA (the volatile mode). An
+ON filament holds I = Icc at |V| ≈ v_c ≈ 0.3 V, so a −0.5 V read of it at the same 1 µA is clamped
+(|I| ≤ 1 µA) and I/(−0.5 V) under-reads the conductance — the first model clipped 27 % of the reads so.
+Two compliances need two lists: each list costs its setup (≈ 20 commands; 1 ms each on the simulator,
+more on the instrument) between the spike and the read, i.e. the 35 ms grid cannot hold a second list per
+node. Two SMUs in series share one current, so a second SMU with a larger compliance cannot lift the
+clamp either. What the SMU does give: in compliance it is a current source at Icc and *measures* the
+voltage it needed; I/V_meas is then the device's conductance at |V| ≤ 0.5 V (an Ag filament is ohmic at
+these biases; the HRS, read unclamped at −0.5 V, keeps the exact read voltage). So the read stays a
+measurement of the state, never a ceiling at 2 µS, and ``node_comp`` still says which reads were limited.
+``"programmed_v"`` (I/read_v, the earlier reading) stays available for comparison.
+
+Phase (``random_phase`` True, ``phase_span_s`` = one read period by default): see
+:mod:`protocols.patterns` — the Methods do not place the pattern on the read grid; a stimulus locked to
+the sampling clock lets a memoryless readout classify from the t = 0 convention alone.
+
+A spike that covers a read slot (``overlap``): ``"clip"`` (default) — the grid wins: the read interrupts
+the spike, which resumes after the slot, so the 30 nodes stay uniformly spaced as the virtual-node concept
+needs; ``"defer"`` — the spike wins: the read moves to the first spike-free slot after its nominal time
+(its time is stored). Every such choice is a parameter and lands in the run file's metadata.
+
+``--campaign`` without ``cycles`` is the paper's size: 25 devices × 199 cycles × 4 classes = 19,900
+patterns (:meth:`SpikeTrain.from_options`).
 """
 
 from __future__ import annotations
@@ -52,7 +73,9 @@ class SpikeTrainParams:
     spike_width_s: float = param(0.020, "s", 0.0, 1.0, "spike width (Fig. 4 caption 20 ms; Methods 25 ms)")
     isi_mode: str = param("gap", "", help="ISI = spike end → next onset (gap) or onset → onset",
                           choices=("gap", "onset"))
-    random_phase: bool = param(False, "", help="shift each train by a uniform offset (not in the paper)")
+    random_phase: bool = param(True, "", help="shift each train by U(0, phase_span_s): the read clock is not locked "
+                               "to the stimulus (Methods silent; see protocols.patterns)")
+    phase_span_s: float = param(0.035, "s", 0.0, 1.0, "span of the random onset offset (default one read period)")
     read_v: float = param(-0.5, "V", -21.0, 21.0, "read amplitude (non-destructive, opposite polarity)")
     read_width_s: float = param(0.005, "s", 0.0, 1.0, "read slot width")
     read_period_s: float = param(0.035, "s", 0.0, 10.0, "node sampling period; the slot ends each period")
@@ -64,6 +87,21 @@ class SpikeTrainParams:
                                    choices=(50, 60))
     icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "SMU compliance: 1 µA = volatile mode")
     rest_s: float = param(0.05, "s", 0.0, 10.0, "0 V before each pattern (device back to OFF)")
+    node_g_from: str = param("measured_v", "", help="node conductance I/V with the SMU's measured V (a read in "
+                             "compliance still measures G) or with the programmed read_v", choices=("measured_v", "programmed_v"))
+
+PAPER_CYCLES = 199      # Methods: 199 cycles on each of 25 devices per class
+
+
+def node_conductance(i_a: np.ndarray, v_v: np.ndarray, read_v: float, how: str) -> np.ndarray:
+    """(k, nodes) conductance from the (k, nodes, points) currents and measured voltages of the read slots.
+
+    ``measured_v``: mean of I/V_meas over the slot (a point whose measured |V| is below 1 mV, i.e. a
+    metallic short at 1 µA, falls back to read_v); ``programmed_v``: mean I / read_v."""
+    if how == "programmed_v":
+        return i_a.mean(axis=2) / read_v
+    v = np.where(np.abs(v_v) >= 1e-3, v_v, read_v)
+    return (i_a / v).mean(axis=2)
 
 
 def _n(t_s: float, dt_s: float, name: str) -> int:
@@ -77,9 +115,24 @@ def _n(t_s: float, dt_s: float, name: str) -> int:
 class SpikeTrain(Protocol):
     name = "spike-train"
     run_type = "spike"
+    progress_unit = "patterns"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """Device of the block and the share of node reads in compliance."""
+        s = block["patterns"]
+        return f"device {int(s['device'][-1])}, reads in compliance {float(np.mean(s['node_comp'])):.0%}"
     Params = SpikeTrainParams
     description = "firing-pattern spike trains, 30 virtual nodes per pattern; --campaign: classes x cycles x devices (Fig. 4)"
-    presets = {"paper": dict(pattern_class="all", campaign=True, cycles=199, devices=25)}
+    presets = {"paper": dict(pattern_class="all", campaign=True, cycles=PAPER_CYCLES, devices=25)}
+
+    @classmethod
+    def from_options(cls, preset=None, values=None) -> "SpikeTrain":
+        """As :meth:`Protocol.from_options`; a campaign whose ``cycles`` nobody set runs the paper's 199."""
+        proto = super().from_options(preset, values)
+        given = "cycles" in (values or {}) or (preset is not None and "cycles" in cls.presets.get(preset, {}))
+        if proto.params.campaign and not given:
+            proto.params.cycles = PAPER_CYCLES
+        return proto
 
     # ----------------------------------------------------------------- geometry
     @property
@@ -146,7 +199,8 @@ class SpikeTrain(Protocol):
         return {"patterns": Stream(columns=(
             Column("seq", "i8"), Column("device", "i4"), Column("cycle", "i4"), Column("cls", "i1"),
             Column("n_spikes", "i2"), Column("onsets", "f8", "s", (MAX_SPIKES,)),
-            Column("node_i", "f8", "A", nn), Column("node_g", "f8", "S", nn), Column("node_t", "f4", "s", nn),
+            Column("node_i", "f8", "A", nn), Column("node_v", "f8", "V", nn), Column("node_g", "f8", "S", nn),
+            Column("node_t", "f4", "s", nn),
             Column("node_comp", "u1", "", nn), Column("trace", "f4", "A", (w,)), Column("t", "f8", "s")),
             chunk_rows=64, signal="node_g")}
 
@@ -172,7 +226,7 @@ class SpikeTrain(Protocol):
         p = self.params
         rng = np.random.default_rng(np.random.SeedSequence([p.seed, device + 1, cycle, cls_index]))
         return generate(CLASSES[cls_index], rng, 1, window_s=self.points[1] * p.dt_s, width_s=p.spike_width_s,
-                        isi_mode=p.isi_mode, random_phase=p.random_phase)[0]
+                        isi_mode=p.isi_mode, random_phase=p.random_phase, phase_span_s=p.phase_span_s)[0]
 
     def waveforms(self, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(k, window) source voltages and (k, n_nodes) first index of each read slot."""
@@ -229,9 +283,12 @@ class SpikeTrain(Protocol):
                 checked = True
             i = res.i_meas_a.reshape(k, rest + w)[:, rest:]
             comp = res.compliance.reshape(k, rest + w)[:, rest:]
+            vm = res.v_meas_v.reshape(k, rest + w)[:, rest:]
             idx = slots[:, :, None] + np.arange(nr)
-            node_i = np.take_along_axis(i, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).mean(axis=2)
-            node_c = np.take_along_axis(comp, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr).any(axis=2)
+            at = lambda a: np.take_along_axis(a, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)  # noqa: E731
+            i_r, v_r = at(i), at(vm)
+            node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), at(comp).any(axis=2)
+            node_g = node_conductance(i_r, v_r, p.read_v, p.node_g_from)
             # t = start of each pattern's window on the list grid, a function of the pattern index (not a
             # sum of list times), so a resumed campaign continues the same time axis bit for bit
             starts = (np.arange(a, e, dtype=np.int64) * (rest + w) + rest) * p.dt_s
@@ -239,7 +296,7 @@ class SpikeTrain(Protocol):
                 "seq": np.arange(a, e, dtype=np.int64), "device": np.full(k, dev, np.int32),
                 "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),
                 "n_spikes": np.sum(~np.isnan(onsets), axis=1).astype(np.int16), "onsets": onsets,
-                "node_i": node_i, "node_g": node_i / p.read_v, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
+                "node_i": node_i, "node_v": node_v, "node_g": node_g, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
                 "node_comp": node_c.astype(np.uint8), "trace": i.astype(np.float32), "t": starts}}
 
     # ----------------------------------------------------------------- after the run

@@ -158,3 +158,40 @@ def test_defer_moves_reads_off_spikes():
     spikes = spike_mask(on, 630, 1 / 600, 0.02)
     assert not np.take_along_axis(spikes, idx.reshape(3, -1), axis=1).any()
     assert np.all(np.take_along_axis(v, idx.reshape(3, -1), axis=1) == -0.5)
+
+
+def test_every_class_starts_at_a_random_phase_of_one_read_period_by_default():
+    """Default phase (protocols.patterns): each train shifted by U(0, 35 ms), Irregular's grid included; off = t 0."""
+    proto = SpikeTrain.from_options(None, {})
+    assert proto.params.random_phase and proto.params.phase_span_s == 0.035
+    for k, cls in enumerate(CLASSES):
+        first = np.array([proto.stimulus(0, c, k)[0] for c in range(400)])
+        if cls == "irregular":                                   # first spike on the grid k·60 ms + phase
+            first = np.mod(first, 0.060)
+        assert 0 <= first.min() < 0.003 and 0.032 < first.max() < 0.035, cls
+        assert abs(first.mean() - 0.0175) < 0.003, cls          # uniform: mean half the span
+    locked = SpikeTrain.from_options(None, {"random_phase": "false"})
+    assert all(locked.stimulus(0, c, 0)[0] == 0.0 for c in range(20))
+
+
+def test_a_campaign_without_cycles_is_the_papers_19900_patterns():
+    assert SpikeTrain.from_options(None, {"campaign": "true"}).plan().n_points == 25 * 199 * 4
+    assert SpikeTrain.from_options(None, {"campaign": "true", "cycles": "3"}).plan().n_points == 25 * 3 * 4
+    assert SpikeTrain.from_options(None, {}).plan().n_points == 4                      # a single run: 1 cycle
+
+
+def test_reads_in_compliance_measure_the_conductance_with_the_measured_voltage(tmp_path):
+    """The 1 µA write compliance clamps a −0.5 V read of an ON filament; I/V_meas still measures its G."""
+    out = run_protocol(_cfg(tmp_path), SpikeTrain.from_options(None, {"cycles": "3"}), progress=False,
+                       echo=lambda m: None)
+    with RunReader(out.path) as r:
+        s, prm = r.stream("patterns"), r.metadata["parameters"]
+    assert prm["node_g_from"] == "measured_v"
+    c = s["node_comp"].astype(bool)
+    assert c.any() and (~c).any()
+    assert np.all(np.abs(s["node_i"][c]) <= 1.02e-6)                          # the clamp is real ...
+    assert np.all(np.abs(s["node_v"][c]) < 0.5)                               # the SMU lowered the voltage ...
+    assert np.all(s["node_g"][c] >= 0.99 * np.abs(s["node_i"][c]) / 0.5)      # ... so G ≥ I/0.5 V, and
+    assert s["node_g"][c].max() > 2.5e-6                                      # not capped at Icc/0.5 V = 2 µS
+    assert np.allclose(s["node_v"][~c], -0.5, rtol=1e-3)                      # unclamped reads at −0.5 V
+    np.testing.assert_allclose(s["node_g"][~c], s["node_i"][~c] / s["node_v"][~c], rtol=1e-3)
