@@ -17,9 +17,11 @@ import click
 from instruments.limits import LimitError
 
 from . import __version__
-from .config import EXAMPLE_TOML, ConfigError, load_config
+from .config import EXAMPLE_TOML, ConfigError, load_config, run_identity
+from .humanize import format_duration, result_line
 
-from .outcome import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_RUN_FAILED, exit_code  # noqa: F401 - the codes' one home
+from .store.schema import STATUSES
+from .outcome import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_SAFE_STATE_UNVERIFIED, exit_code  # noqa: F401 - the codes' one home
 
 
 def _fail(msg: str) -> None:
@@ -83,13 +85,20 @@ def _config(ctx: click.Context, overrides: tuple[str, ...] = ()):
 @click.option("--plot/--no-plot", default=False, help="Draw the run's figure at the end.")
 @click.option("--cycles", type=int, default=None, help="Shorthand for --param cycles=N.")
 @click.option("--campaign", is_flag=True, help="spike-train: patterns x cycles x devices (--param campaign=true).")
+@click.option("--sample", default=None, help="Sample (chip) name; with the device it names the run directory.")
+@click.option("--device", default=None, help="Device name (default: the simulated die index D00; give it on hardware).")
+@click.option("--operator", default=None, help="Who measured ([run] operator).")
+@click.option("--note", default=None, help="One line of free text stored with the run ([run] note).")
+@click.option("--die-position", default=None, help="Position on the die/wafer where a prober gives one.")
 @click.pass_context
-def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot, cycles, campaign):
+def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot, cycles, campaign,
+        sample, device, operator, note, die_position):
     """Run PROTOCOL (see `labrc protocols`) and stream it to a new HDF5 run file."""
     from protocols import get_protocol
 
     from .runner import StoppedBeforeStart, run_protocol
     cfg = _config(ctx, sets)
+    cfg = _with_identity(cfg, sample=sample, device=device, operator=operator, note=note, die_position=die_position)
     values: dict = {}
     if params_file:
         from .config import read_toml
@@ -113,7 +122,12 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         click.echo(f"blocks     {plan.n_blocks}")
         click.echo(f"points     {plan.n_points}")
         click.echo(f"commands   ~{plan.n_commands}")
-        click.echo(f"ETA        {plan.eta_s:.3g} s (instrument time)")
+        click.echo(f"ETA        {format_duration(plan.eta_s)} (instrument time)")
+        click.echo(f"unit       {proto.progress_unit}")
+        ident, warning = run_identity(cfg)
+        click.echo("run        " + "  ".join(f"{k}={v}" for k, v in ident.items() if v))
+        if warning:
+            click.echo(warning, err=True)
         for n in plan.notes:
             click.echo(f"note       {n}")
         return
@@ -129,7 +143,37 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         from .store import RunReader
         with RunReader(out.path) as r:
             click.echo(f"plot: {plot_run(r)}")
+    _result(out)
     _report(out)
+
+
+def _with_identity(cfg, **values):
+    """``--sample``/``--device``/... over ``[run]`` of labrc.toml; bad text is one line, exit 2."""
+    from .config import with_run_identity
+    try:
+        return with_run_identity(cfg, "labrc run", **values)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _result(out) -> None:
+    """The one line that ends a run (stderr, beside the run's other messages): status, rows, the
+    protocol's key figure, the failure cycle, the exit code and its meaning (labrc.humanize)."""
+    from protocols import PROTOCOLS
+
+    from .store import RunReader, StoreError
+    code = exit_code(out.status, out.safe_state.get("ok"))
+    rows, unit, name, summary = None, "rows", "", {}
+    try:
+        with RunReader(out.path) as r:
+            name = r.metadata.get("protocol", "")
+            proto = PROTOCOLS.get(name)
+            unit = proto.progress_unit if proto else unit
+            rows = max((r.n_rows(s) for s in r.schema), default=0)
+            summary = proto.summary(r) if proto and rows else {}
+    except (StoreError, OSError, ValueError, KeyError) as exc:   # the file is reported by _report; not fatal here
+        summary = {"_error": str(exc)}
+    click.echo(result_line(out.status, code, rows, unit, name, summary, out.failure), err=True)
 
 
 def _stopped(exc: Exception) -> None:
@@ -167,6 +211,7 @@ def resume(ctx, run_ref, no_progress):
         _stopped(exc)
     except (StoreError, LimitError, ConfigError, NotImplementedError) as exc:
         _fail(str(exc))
+    _result(out)
     _report(out)
 
 
@@ -219,8 +264,11 @@ def compact_cmd(ctx, run_ref, level, final):
 @click.option("--once", is_flag=True, help="Print one view and exit.")
 @click.pass_context
 def watch(ctx, run_ref, interval, once):
-    """Live terminal view of a run while it is written (another process may be writing it)."""
+    """Live view of a run while it is written (another process may be writing it): %, rows of the total,
+    rate, ETA, newest value. On a terminal the line refreshes in place; otherwise one line per refresh."""
     import time as _time
+
+    from protocols import PROTOCOLS
 
     from .store import RunReader, StoreError
     cfg = _config(ctx)
@@ -229,24 +277,81 @@ def watch(ctx, run_ref, interval, once):
         r = RunReader(path)
     except StoreError as exc:
         _fail(str(exc))
-    last_n, last_t = None, _time.monotonic()
+    tty = sys.stdout.isatty()
     with r:
+        proto = PROTOCOLS.get(r.metadata.get("protocol", ""))
+        unit = proto.progress_unit if proto else "rows"
+        total = int((r.metadata.get("plan") or {}).get("n_points") or 0)
+        flush_s = float(((r.metadata.get("config") or {}).get("data") or {}).get("flush_interval_s", 1.0))
+        meter = RateMeter(window_s=max(8 * interval, 4 * flush_s, 4.0), stall_s=3 * flush_s + 2 * interval)
         while True:
             r.refresh()
             status = r.status
-            parts = []
-            for s in r.schema:
-                n = r.n_rows(s)
-                parts.append(f"{s}={n}")
+            counts = {s: r.n_rows(s) for s in r.schema}
+            done = max(counts.values(), default=0)
             now = _time.monotonic()
-            total = sum(r.n_rows(s) for s in r.schema)
-            rate = "" if last_n is None else f"  {(total - last_n) / max(now - last_t, 1e-9):,.0f} rows/s"
-            tail = _tail_text(r)
-            click.echo(f"{_time.strftime('%H:%M:%S')}  {status:<11} {' '.join(parts)}{rate}  {tail}")
-            last_n, last_t = total, now
+            meter.add(now, done)
+            line = _watch_line(_time.strftime("%H:%M:%S"), status, done, total, unit, meter.rate(now), counts,
+                               _tail_text(r))
+            if tty:
+                import shutil
+                width = shutil.get_terminal_size((120, 24)).columns - 1
+                sys.stdout.write("\r" + line[:width] + "\x1b[K")
+                sys.stdout.flush()
+            else:
+                click.echo(line)
             if once or status != "running":
                 break
             _time.sleep(interval)
+    if tty:
+        sys.stdout.write("\n")
+
+
+class RateMeter:
+    """Units per second over a sliding window of the count's *changes*.
+
+    The file grows in steps, one per flush (data.flush_interval_s), so the difference of two refreshes
+    alternates between 0 and a whole flush (measured before: 0 and 4,014 rows/s for a run doing ~1,850
+    cycles/s). Timing between the first and the last change seen within the window measures whole
+    flush periods instead; no change for ``stall_s`` gives 0 (the run stalled or waits)."""
+
+    def __init__(self, window_s: float, stall_s: float) -> None:
+        from collections import deque
+        self.window_s, self.stall_s = float(window_s), float(stall_s)
+        self._changes: "deque[tuple[float, int]]" = deque()
+
+    def add(self, t: float, n: int) -> None:
+        if not self._changes or n != self._changes[-1][1]:
+            self._changes.append((t, n))
+        while len(self._changes) > 2 and t - self._changes[1][0] > self.window_s:
+            self._changes.popleft()
+
+    def rate(self, t: float) -> float | None:
+        """None until two changes were seen; 0.0 once nothing changed for ``stall_s``."""
+        if len(self._changes) < 2:
+            return None
+        (t0, n0), (t1, n1) = self._changes[0], self._changes[-1]
+        if t - t1 > self.stall_s:
+            return 0.0
+        return (n1 - n0) / max(t1 - t0, 1e-9)
+
+
+def _watch_line(clock: str, status: str, done: int, total: int, unit: str, rate: float | None,
+                counts: dict[str, int], tail: str) -> str:
+    parts = [clock, f"{status:<11}"]
+    if total:
+        parts.append(f"{100.0 * min(done, total) / total:5.1f} %")
+        parts.append(f"{done:,}/{total:,} {unit}")
+    else:
+        parts.append(f"{done:,} {unit}")
+    if status == "running":
+        parts.append("rate …" if rate is None else f"{rate:,.0f} {unit}/s")
+        if rate and total and done < total:
+            parts.append(f"ETA {format_duration((total - done) / rate)}")
+    parts.append(" ".join(f"{s}={n}" for s, n in counts.items()))
+    if tail:
+        parts.append(tail)
+    return "  ".join(parts)
 
 
 def _tail_text(r) -> str:
@@ -277,6 +382,57 @@ def reservoir(ctx, runs, icc_run, seed, epochs, as_json):
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
     click.echo(json.dumps(res.to_dict(), indent=1) if as_json else format_result(res))
+
+
+@main.command()
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a labrc.toml key.")
+@click.pass_context
+def check(ctx, sets):
+    """Check the configured instrument before a run: identity (*IDN?), cards (*OPT?), the top/bottom
+    wiring and the error queue (:ERROR:LAST:GET). Applies nothing but 0 V: it ends with the verified
+    safe shutdown (every SMU to 0 V, read back, off; PMU outputs off). Exit 0 ok, 2 cannot connect or
+    wiring wrong, 4 safe state not verified."""
+    from .config import connect_error
+    from .runner import connect
+    cfg = _config(ctx, sets)
+    inst = cfg.instrument
+    where = "simulator (embedded)" if inst.backend == "sim" else f"VISA {inst.visa_library or '(system library)'}"
+    try:
+        station = connect(cfg)          # opening errors: one ConnectError line naming the key to fix
+    except ConfigError as exc:
+        _fail(" ".join(str(exc).split()))
+    click.echo(f"instrument  {inst.resource}  via {where}")
+    instr = station.instr
+    failure = None
+    try:
+        click.echo(f"identity    {instr.idn}")
+        click.echo(f"cards       {', '.join(instr.options) or '(none reported)'}")
+        smus = ", ".join(f"SMU{n}{' (preamp)' if lim.preamp else ''}" for n, lim in sorted(instr.smu_limits.items()))
+        click.echo(f"SMUs        {smus or 'none'}")
+        click.echo(f"wiring      top = {inst.top} (Ag top electrode), bottom = {inst.bottom} "
+                   f"(ITO bottom electrode, {'ground unit' if inst.bottom == 'GNDU' else 'held at 0 V'})")
+        err = instr.last_error()
+        click.echo("error queue empty" if err is None else
+                   f"error queue {err} (stored before this check; cleared by the shutdown below)")
+    except Exception as exc:  # noqa: BLE001 - the link failed after opening: one line, still the safe shutdown
+        failure = " ".join(str(connect_error(exc, inst)).split())
+    safe = instr.shutdown()
+    try:
+        instr.adapter.close()
+    except Exception:  # noqa: BLE001
+        pass
+    if safe.get("ok"):
+        done = ", ".join(f"SMU{n} {e['v_readback_v']:g} V off" if e.get("v_readback_v") is not None else f"SMU{n} off"
+                         for n, e in sorted(safe["smu"].items()))
+        pmus = ", ".join(f"{k} {v}" for k, v in safe.get("pmu", {}).items())
+        click.echo(f"safe state  verified: {done}" + (f"; {pmus}" if pmus else ""))
+    else:
+        click.echo(f"safe state  NOT verified: {'; '.join(safe.get('errors') or ['unknown'])}", err=True)
+    if failure:
+        _fail(failure)
+    if not safe.get("ok"):
+        sys.exit(EXIT_SAFE_STATE_UNVERIFIED)
+    click.echo("check       ok")
 
 
 @main.group()
@@ -348,7 +504,15 @@ def _runs_in(cfg) -> list[dict]:
         _fail(f"data.dir={str(cfg.data.dir)[:60]!r}: {exc.strerror or exc}: choose a readable folder")
 
 
+LATEST = "latest"   # names the newest run (by start time) in data.dir wherever a RUN is expected
+
+
 def _resolve_run(cfg, run_ref: str) -> Path:
+    if run_ref == LATEST:
+        runs = _runs_in(cfg)
+        if not runs:
+            _fail(f"no runs in {cfg.data_dir}: {LATEST!r} names the newest run there")
+        return runs[-1]["path"]
     too_long = [part for part in Path(run_ref).parts if len(os.fsencode(part)) > RUN_REF_MAX]
     if too_long:
         _fail(f"run reference is {len(os.fsencode(too_long[0]))} characters; give a run's path, run id or the "
@@ -369,18 +533,59 @@ def _resolve_run(cfg, run_ref: str) -> Path:
 
 
 @main.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON list).")
+@click.option("--protocol", "protocol_filter", default=None, help="Only runs of this protocol (see `labrc protocols`).")
+@click.option("--status", "status_filter", type=click.Choice(STATUSES), default=None, help="Only runs with this status.")
+@click.option("--sample", "sample_filter", default=None, help="Only runs of this sample ([run] sample / --sample).")
 @click.pass_context
-def ls_cmd(ctx):
-    """List the runs in the data directory."""
+def ls_cmd(ctx, as_json, protocol_filter, status_filter, sample_filter):
+    """List the runs in the data directory, oldest first (row counts from the files)."""
+    from protocols import PROTOCOLS
+    if protocol_filter is not None and protocol_filter not in PROTOCOLS:
+        _fail(f"--protocol {protocol_filter!r}: protocols are {', '.join(PROTOCOLS)}")
     cfg = _config(ctx)
-    runs = _runs_in(cfg)
-    if not runs:
-        click.echo(f"no runs in {cfg.data_dir}")
+    runs = [_ls_row(r) for r in _runs_in(cfg)]
+    runs = [r for r in runs if (protocol_filter is None or r["protocol"] == protocol_filter)
+            and (status_filter is None or r["status"] == status_filter)
+            and (sample_filter is None or r["sample"] == sample_filter)]
+    if as_json:
+        click.echo(json.dumps(runs, indent=1, default=str))
         return
-    for r in runs:
-        rows = sum(r["n_rows"].values()) if isinstance(r["n_rows"], dict) else r["n_rows"]
-        click.echo(f"{r['run_dir'].name:<58} {_outcome_text(r):<28} {r['run_type'] or '?':<10} "
-                   f"{r['device'] or '?':<5} rows={rows}")
+    if not runs:
+        click.echo(f"no runs in {cfg.data_dir}" + (" match" if protocol_filter or status_filter or sample_filter else ""))
+        return
+    head = ("run", "outcome", "protocol", "sample", "device", "rows", "started")
+    table = [head] + [(r["run_dir"], r["outcome"], r["protocol"] or "?", r["sample"] or "-", r["device"] or "?",
+                       f"{r['count']:,} {r['unit']}", (r["start_time"] or "?")[:19]) for r in runs]
+    widths = [max(len(row[k]) for row in table) for k in range(len(head))]
+    for row in table:
+        click.echo("  ".join(c.rjust(w) if k == 5 else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))).rstrip())
+
+
+def _ls_row(r: dict) -> dict:
+    """One run as ``ls`` reports it: list_runs' facts plus the protocol and the run identity (metadata)."""
+    from protocols import PROTOCOLS
+
+    from .store import RunReader, StoreError
+    meta: dict = {}
+    if not r.get("damaged"):
+        try:
+            with RunReader(r["path"]) as rd:
+                meta = rd.metadata
+        except StoreError:
+            meta = {}
+    ident = dict(meta.get("run") or {})
+    rows = r["n_rows"] if isinstance(r["n_rows"], dict) else {}
+    proto = meta.get("protocol")
+    cls = PROTOCOLS.get(proto or "")
+    return {"run_dir": r["run_dir"].name, "path": str(r["path"]), "run_id": r["run_id"], "protocol": proto,
+            "run_type": r["run_type"], "status": r["status"], "outcome": _outcome_text(r),
+            "sample": ident.get("sample", ""), "device": ident.get("device") or r["device"],
+            "operator": ident.get("operator", ""), "note": ident.get("note", ""),
+            "die_position": ident.get("die_position", ""), "rows": rows, "count": max(rows.values(), default=0),
+            "unit": cls.progress_unit if cls else "rows", "start_time": r["start_time"], "end_time": r["end_time"],
+            "safe_ok": r.get("safe_ok"), "failure": r.get("failure"), "reason": r.get("reason", ""),
+            "damaged": r.get("damaged", "")}
 
 
 def _outcome_text(r: dict) -> str:
@@ -416,6 +621,7 @@ def show(ctx, run_ref, as_json):
         proto = PROTOCOLS.get(r.metadata.get("protocol", ""))
         summary = proto.summary(r) if proto else {}
         info = {"run_id": r.run_id, "path": str(r.path), "protocol": r.metadata.get("protocol"),
+                "run": r.metadata.get("run") or {"device": r.device},
                 "status": r.status, "reason": r.reason, "start_time": r.start_time, "end_time": r.end_time,
                 "device": r.device, "instrument": r.metadata.get("instrument", {}).get("idn"),
                 "backend": r.metadata.get("backend", {}).get("kind"),

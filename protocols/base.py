@@ -184,6 +184,7 @@ class Protocol:
     Params: ClassVar[type]
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     description: ClassVar[str] = ""
+    progress_unit: ClassVar[str] = "points"   # what a plan's n_points counts (progress bar, labrc watch)
 
     def __init__(self, params: Any):
         self.params = params
@@ -216,6 +217,10 @@ class Protocol:
     def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
         """Yield one ``{stream: columns}`` mapping per block, checking ``ctx.should_stop`` between blocks."""
         raise NotImplementedError
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """A short figure of one just-measured block for the progress bar (e.g. ``ON/OFF 1.2e+03``); "" = none."""
+        return ""
 
     @classmethod
     def summary(cls, reader: Any) -> dict[str, Any]:

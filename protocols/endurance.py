@@ -97,6 +97,13 @@ def run_lengths(bad: np.ndarray, carry: int) -> np.ndarray:
 class _Endurance(Protocol):
     run_type: ClassVar[str] = "endurance"
     mode: ClassVar[str] = ""
+    progress_unit: ClassVar[str] = "cycles"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """ON/OFF median of the burst and its failing cycles (the consecutive run at its end)."""
+        c = block["cycles"]
+        return (f"ON/OFF {float(np.nanmedian(c['on_off'])):.3g}, failing {int(np.count_nonzero(c['fail']))}"
+                f" (run {int(c['fail_run'][-1])})")
 
     def validate(self, limits) -> None:
         super().validate(limits)

@@ -40,6 +40,12 @@ class IccSetParams:
 class IccSet(Protocol):
     name = "icc-set"
     run_type = "icc"
+    progress_unit = "levels"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """The conductance range the ladder just programmed."""
+        g = block["levels"]["g_lrs"]
+        return f"G {float(np.nanmin(g)) * 1e3:.3g}-{float(np.nanmax(g)) * 1e3:.3g} mS"
     Params = IccSetParams
     description = "Icc-programmed multi-level SET ladder; fits G = a*Icc + b and its spread (paper Fig. 3)"
 

@@ -58,6 +58,12 @@ def sweep_waveform(v_max_v: float, v_min_v: float, step_v: float) -> np.ndarray:
 class IVSweep(Protocol):
     name = "iv-sweep"
     run_type = "iv"
+    progress_unit = "points"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """The sweep just measured and its largest |I|."""
+        p = block["points"]
+        return f"sweep {int(p['sweep'][-1])}, |I| max {float(np.nanmax(np.abs(p['i_meas']))):.3g} A"
     Params = IVSweepParams
     description = "DC I–V list sweep with SMU compliance (paper Fig. 2/3 sweeps)"
     presets = {

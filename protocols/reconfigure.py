@@ -42,6 +42,12 @@ class ReconfigureParams:
 class Reconfigure(Protocol):
     name = "reconfigure"
     run_type = "reconfig"
+    progress_unit = "steps"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """The phase of the step and whether the device read volatile."""
+        s = block["steps"]
+        return f"{PHASES[int(s['phase'][-1])]}, {'volatile' if s['volatile'][-1] else 'non-volatile'}"
     Params = ReconfigureParams
     description = "volatile cycles -> non-volatile levels -> volatile cycles again (paper: reconfigurability)"
 

@@ -36,6 +36,12 @@ class RetentionParams:
 class Retention(Protocol):
     name = "retention"
     run_type = "retention"
+    progress_unit = "reads"
+
+    def live_figure(self, block: dict[str, dict]) -> str:
+        """The conductance just read and when."""
+        r = block["reads"]
+        return f"G {float(r['g'][-1]):.3g} S at t = {float(r['t'][-1]):.3g} s"
     Params = RetentionParams
     description = "program a level, read it at log-spaced times up to 1e5 s (paper: non-volatile retention)"
 
