@@ -217,13 +217,15 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     """
     from protocols import get_protocol
 
-    from .store import RunReader, StoreError
+    from .store import RunReader, StoreError, is_compacted, recover
     run_dir = Path(run_dir)
     run_dir = run_dir.parent if run_dir.is_file() else run_dir
     with RunReader(run_dir) as r:
         meta, status = r.metadata, r.status
     if status in ("running", "completed", "device_failure"):
         raise StoreError(f"{run_dir.name} is {status}; only interrupted, aborted or failed runs resume")
+    if is_compacted(run_dir / "run.h5"):
+        raise StoreError(f"{run_dir.name} was compacted (its journal is gone): nothing to resume")
     cfg = Config.model_validate(meta["config"])
     cls = get_protocol(meta["protocol"])
     protocol = cls(cls.Params(**meta["parameters"]))
@@ -232,17 +234,22 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     stop = stop or active() or StopFlag()
     if stop():
         raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; {run_dir.name} unchanged")
+    # Everything that can refuse happens before the instrument is opened and before the file is reopened
+    # for writing: rebuild from the journal, then ask the protocol where it continues.
+    recover(run_dir)
+    with RunReader(run_dir) as r:
+        point = protocol.resume_point({s: r.n_rows(s) for s in r.schema}, {s: r.last_row(s) for s in r.schema})
     station = connect(cfg)
     instr = station.instr
     try:
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
-                                  flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes)
+                                  flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes,
+                                  recovered=True)
     except BaseException:
         instr.shutdown()
         raise
     if cfg.instrument.transcript:
         instr.start_transcript(run_dir / TRANSCRIPT_NAME)
-    point = protocol.resume_point(writer.n_rows(), {s: writer.last_row(s) for s in protocol.schema()})
     core = station.core
     k = int(point["start_block"])
     # the rows the protocol continues from (it may ignore a partly written block of a second stream)

@@ -82,8 +82,17 @@ class RunReader:
         if st.seq_col and n:
             s = g[st.seq_col]
             if full_check or int(s[n - 1]) - int(s[0]) != n - 1:
-                n = _seq_prefix(s[:n])
+                n = self._seq_valid(s[:n])
         return n
+
+    def _seq_valid(self, seq: np.ndarray) -> int:
+        """Rows a reader may trust. Live or killed file: the prefix where seq is contiguous (a torn write
+        never shows). Finalized file: the prefix where seq strictly increases — a recovery that lost
+        rows no copy held keeps the rows after the hole (recorded in /entry/events and ``rows_lost``)."""
+        if self._file_status == "running":
+            return _seq_prefix(seq)
+        bad = np.flatnonzero(np.diff(seq) <= 0)
+        return int(bad[0]) + 1 if bad.size else len(seq)
 
     def n_rows(self, name: str) -> int:
         """Rows of the stream in the valid prefix (common length, contiguous seq)."""
@@ -95,7 +104,7 @@ class RunReader:
         n = min(g[c.name].shape[0] for c in st.columns)
         out = {c.name: g[c.name][:n] for c in st.columns}
         if st.seq_col:
-            k = _seq_prefix(out[st.seq_col])
+            k = self._seq_valid(out[st.seq_col])
             out = {c: a[:k] for c, a in out.items()}
         return out
 
@@ -133,6 +142,20 @@ class RunReader:
 
     def __exit__(self, *a: Any) -> None:
         self.close()
+
+    # -- data out (labrc.export: units as attributes, 2-D columns; needs the optional "data" extra)
+    def to_pandas(self, stream: str, max_split: int = 64):
+        """``stream`` as a pandas DataFrame: units in ``df.attrs["units"]``, the run identity in ``df.attrs``;
+        a 2-D column of at most ``max_split`` values per row becomes ``<name>_0 … <name>_<k-1>``, a wider one
+        is dropped and named in ``df.attrs["dropped"]`` (``to_xarray`` keeps it)."""
+        from ..export import stream_to_pandas
+        return stream_to_pandas(self, stream, max_split)
+
+    def to_xarray(self, stream: str):
+        """``stream`` as an xarray Dataset on dimension ``seq``: ``units`` on every variable, 2-D columns as
+        ``<name>_index`` dimensions, the run identity in ``ds.attrs``."""
+        from ..export import stream_to_xarray
+        return stream_to_xarray(self, stream)
 
 
 def list_runs(data_dir: Path | str) -> list[dict]:

@@ -87,15 +87,25 @@ class RunWriter:
 
     @classmethod
     def resume(cls, run_dir: Path | str, reason: str = "resume", flush_interval_s: float = 1.0,
-               flush_rows: int = 65536, min_free_bytes: int = DEFAULT_MIN_FREE_BYTES) -> "RunWriter":
-        """Continue an interrupted/aborted/failed run: recover run.h5 from the journal, add a /entry/segments
-        and an event row, and keep appending. ``seq`` must continue at ``last_seq(stream) + 1``."""
+               flush_rows: int = 65536, min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+               recovered: bool = False) -> "RunWriter":
+        """Continue an interrupted/aborted/failed run: recover run.h5 from the journal (unless the caller
+        just did: ``recovered``), add a /entry/segments and an event row, and keep appending. ``seq`` must
+        continue at ``last_seq(stream) + 1``, so a run whose recovery lost rows (a hole no copy holds)
+        cannot be continued contiguously and is refused: ``labrc close`` ends it."""
         run_dir = Path(run_dir)
-        status = _effective_status(_read_state(run_dir), None)
+        state = _read_state(run_dir)
+        status = _effective_status(state, None)
         if status in ("running", "completed", "device_failure"):
             raise StoreError(f"{run_dir}: cannot resume a run that is {status}")
-        from .recovery import recover  # recovery builds on the writer's layout: import at use
-        recover(run_dir)
+        if not recovered:
+            from .recovery import recover  # recovery builds on the writer's layout: import at use
+            recover(run_dir)
+            state = _read_state(run_dir)
+        lost = {k: v for k, v in ((state or {}).get("rows_lost") or {}).items() if v}
+        if lost:
+            raise StoreError(f"{run_dir.name}: recovery lost rows {lost} (damaged journal and file); a resumed run "
+                             "could not continue contiguously — `labrc close` ends it with what was kept")
         f = h5py.File(run_dir / H5_NAME, "a", libver=_LIBVER, rdcc_nbytes=1 << 20)
         e = f["entry"]
         for k in ("end_time", "reason", "safe_state_json", "instrument/safe_state"):
