@@ -220,8 +220,15 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     from .store import RunReader, StoreError, is_compacted, recover
     run_dir = Path(run_dir)
     run_dir = run_dir.parent if run_dir.is_file() else run_dir
-    with RunReader(run_dir) as r:
-        meta, status = r.metadata, r.status
+    try:
+        with RunReader(run_dir) as r:
+            meta, status = r.metadata, r.status
+    except StoreError:                       # a damaged run.h5: the journal is the record, rebuild from it
+        if not (run_dir / "run.journal").exists():
+            raise
+        recover(run_dir)
+        with RunReader(run_dir) as r:
+            meta, status = r.metadata, r.status
     if status in ("running", "completed", "device_failure"):
         raise StoreError(f"{run_dir.name} is {status}; only interrupted, aborted or failed runs resume")
     if is_compacted(run_dir / "run.h5"):

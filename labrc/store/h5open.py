@@ -53,8 +53,9 @@ def check_not_truncated(path: Path, settle_s: float = 0.3) -> None:
         if size >= eof:
             return
         if time.monotonic() > deadline:
-            raise StoreError(f"{path}: truncated file ({size:,} of {eof:,} bytes): the run's journal may "
-                             f"still hold its rows (`labrc close` or `labrc resume` rebuild the file)")
+            hint = ("its journal holds the rows: `labrc close` or `labrc resume` rebuild the file"
+                    if path.with_name("run.journal").exists() else "no journal beside it to rebuild from")
+            raise StoreError(f"{path}: truncated file ({size:,} of {eof:,} bytes); {hint}")
         time.sleep(0.05)
         with open(path, "rb") as fh:
             head = fh.read(48)
