@@ -674,3 +674,32 @@ def init(path):
 
 if __name__ == "__main__":
     main()
+@main.command(name="export")
+@click.argument("run_ref")
+@click.option("--format", "fmt", type=click.Choice(["csv", "netcdf"]), default="csv", show_default=True,
+              help="csv: one table per stream, units in a '# units:' line; netcdf: one file, a group per stream.")
+@click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable; default: every stream).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="File to write (csv with several streams: <stem>_<stream>.csv); default: in the run directory.")
+@click.pass_context
+def export_cmd(ctx, run_ref, fmt, streams, output):
+    """Write a run's data as CSV or netCDF (pandas/xarray; pip install 'labrc[data]'). See labrc.export."""
+    from .export import ExportError, export_run
+    from .store import RunReader, StoreError
+    cfg = _config(ctx)
+    out = Path(output) if output else None
+    if out is not None and not out.parent.is_dir():
+        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    try:
+        with RunReader(_resolve_run(cfg, run_ref)) as r:
+            files, notes = export_run(r, fmt, out, streams)
+    except (StoreError, ExportError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"export: {exc.strerror or exc}: {getattr(exc, 'filename', '') or output or ''}")
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
+    for f in files:
+        click.echo(str(f))
+
+

@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 import platform
+import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from instruments.keithley4200 import InstrumentAborted, Keithley4200
 from protocols.base import Protocol, RunContext
 
 from . import __version__
-from .config import Config, ConfigError, check_wiring, connect_error
+from .config import Config, ConfigError, check_wiring, connect_error, run_identity
+from .humanize import format_duration
 from .signals import StopFlag, active, install, restore
 from .store import RunWriter
 
@@ -172,8 +175,18 @@ def _rows_after(writer: RunWriter, block: dict[str, dict]) -> dict[str, int]:
     return rows
 
 
-def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backend: dict) -> dict:
+def run_label(identity: dict) -> str:
+    """``<sample>_<device>`` (or the device alone) in ASCII letters, digits and ``._-``: the run directory's
+    device part and /entry/device. The exact names are in metadata["run"]."""
+    def clean(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+    return "_".join(x for x in (clean(identity.get("sample", "")), clean(identity.get("device", ""))) if x) or "unnamed"
+
+
+def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backend: dict,
+              identity: dict | None = None) -> dict:
     return {
+        "run": identity or run_identity(cfg)[0],   # sample, device, operator, note, die_position (labrc.config)
         "protocol": protocol.name, "parameters": dataclasses.asdict(protocol.params),
         "plan": dataclasses.asdict(plan), "config": cfg.to_dict(),
         "instrument": {"idn": instr.idn, "options": instr.options, "resource": cfg.instrument.resource,
@@ -192,10 +205,12 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
         raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; no run was made")
     station = connect(cfg)
     instr, backend = station.instr, station.backend
-    device = f"D{cfg.sim.device:02d}" if cfg.instrument.backend == "sim" else "dut"
+    identity, warning = run_identity(cfg)      # the simulator's die index or "unnamed" (+ warning) on hardware
+    if warning:
+        echo(warning)
     try:
-        writer = RunWriter.create(cfg.data_dir, protocol.run_type, device, protocol.schema(),
-                                  _metadata(cfg, protocol, plan, instr, backend),
+        writer = RunWriter.create(cfg.data_dir, protocol.run_type, run_label(identity), protocol.schema(),
+                                  _metadata(cfg, protocol, plan, instr, backend, identity),
                                   flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows,
                                   min_free_bytes=cfg.data.min_free_bytes)
     except BaseException:
@@ -204,6 +219,8 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     if cfg.instrument.transcript:
         instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
     echo(f"run: {writer.run_dir}")
+    echo(f"ETA {format_duration(plan.eta_s)} (instrument time): {plan.n_points:,} {protocol.progress_unit} "
+         f"in {plan.n_blocks:,} block{'' if plan.n_blocks == 1 else 's'}")
     return _execute(cfg, protocol, plan, station, writer, {"start_block": 0}, progress, stop, echo)
 
 
@@ -296,8 +313,10 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
         if progress:
             from tqdm import tqdm
             done = sum(writer.n_rows().values())
-            bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit="pt", delay=1.0,
-                       desc=protocol.name, leave=False)
+            # no bar when stderr is not a terminal (a log file would fill with \r fragments); the last
+            # state of the bar stays on screen; the unit and the live figure are the protocol's
+            bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit=f" {protocol.progress_unit}",
+                       delay=1.0, desc=protocol.name, leave=True, disable=not _is_tty(sys.stderr))
         ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log,
                          start_block=start, resume=point, wait=_waiter(core, stop),
                          select_device=_device_selector(core, cfg),
@@ -311,7 +330,7 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
                 writer.append(stream, cols)
                 n = max(n, len(next(iter(cols.values()))))
             if bar is not None:
-                bar.update(n)
+                _bar_update(bar, protocol, block, n)
             log.signals(stop)
         if stop():
             status, reason = "aborted", stop.reason
@@ -388,6 +407,24 @@ class _Logger:
     def signals(self, stop: StopFlag) -> None:
         """Write the events of signals received since the last call (from the main loop, never a handler)."""
         for name in stop.pending():
+def _is_tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _bar_update(bar, protocol: Protocol, block: dict, n: int) -> None:
+    """Advance the bar by ``n`` units and show the protocol's live figure of this block (never fatal)."""
+    try:
+        figure = protocol.live_figure(block)
+    except Exception:  # noqa: BLE001 - a figure that cannot be computed is not shown; the run goes on
+        figure = ""
+    if figure:
+        bar.set_postfix_str(figure, refresh=False)
+    bar.update(n)
+
+
             self._stops += 1
             self(f"{name} received: stopping after the current block, then safe shutdown" if self._stops == 1
                  else f"{name} received again: safe shutdown continues (it is never skipped)", "warning")
