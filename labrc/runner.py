@@ -407,6 +407,11 @@ class _Logger:
     def signals(self, stop: StopFlag) -> None:
         """Write the events of signals received since the last call (from the main loop, never a handler)."""
         for name in stop.pending():
+            self._stops += 1
+            self(f"{name} received: stopping after the current block, then safe shutdown" if self._stops == 1
+                 else f"{name} received again: safe shutdown continues (it is never skipped)", "warning")
+
+
 def _is_tty(stream) -> bool:
     try:
         return bool(stream.isatty())
@@ -423,11 +428,6 @@ def _bar_update(bar, protocol: Protocol, block: dict, n: int) -> None:
     if figure:
         bar.set_postfix_str(figure, refresh=False)
     bar.update(n)
-
-
-            self._stops += 1
-            self(f"{name} received: stopping after the current block, then safe shutdown" if self._stops == 1
-                 else f"{name} received again: safe shutdown continues (it is never skipped)", "warning")
 
 
 def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
