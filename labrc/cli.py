@@ -661,19 +661,6 @@ def plot(ctx, run_ref, output):
         _fail(f"plot: {exc.strerror or exc}: {getattr(exc, 'filename', '') or output or ''}")
 
 
-@main.command()
-@click.argument("path", type=click.Path(dir_okay=False), default="labrc.toml")
-def init(path):
-    """Write an example labrc.toml (refuses to overwrite)."""
-    p = Path(path)
-    if p.exists():
-        _fail(f"{p} exists; not overwriting")
-    p.write_text(EXAMPLE_TOML)
-    click.echo(f"wrote {p}")
-
-
-if __name__ == "__main__":
-    main()
 @main.command(name="export")
 @click.argument("run_ref")
 @click.option("--format", "fmt", type=click.Choice(["csv", "netcdf"]), default="csv", show_default=True,
@@ -703,3 +690,16 @@ def export_cmd(ctx, run_ref, fmt, streams, output):
         click.echo(str(f))
 
 
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False), default="labrc.toml")
+def init(path):
+    """Write an example labrc.toml (refuses to overwrite)."""
+    p = Path(path)
+    if p.exists():
+        _fail(f"{p} exists; not overwriting")
+    p.write_text(EXAMPLE_TOML)
+    click.echo(f"wrote {p}")
+
+
+if __name__ == "__main__":
+    main()
