@@ -117,14 +117,4 @@ def test_failure_run_lengths_continue_across_bursts():
     assert detail_cycles(10**6, 7).tolist() == [0, 9, 99, 999, 9999, 99999, 999999]
 
 
-@pytest.mark.parametrize("name, params", [
-    ("iv-sweep", {"step_v": 0.1}), ("volatile-endurance", {"cycles": 50}), ("nonvolatile-endurance", {"cycles": 5}),
-    ("icc-set", {"n_levels": 3, "repeats": 2}), ("spike-train", {}), ("retention", {"n_reads": 3}),
-    ("reconfigure", {"n_volatile": 1, "n_levels": 1}),
-])
-def test_every_protocol_has_its_paper_style_figure(tmp_path, name, params):
-    from labrc.plots import plot_run
-    r, _ = run(tmp_path, name, **params)
-    with r:
-        png = plot_run(r, tmp_path / f"{name}.png")
-    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000   # a drawn figure, not an empty canvas
+# the figures of every protocol: tests/test_plots.py
