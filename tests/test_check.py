@@ -82,11 +82,20 @@ def test_every_connection_failure_is_one_line_saying_what_to_do_exit_2(tmp_path:
     assert p.stderr.startswith("labrc: error: instrument.") and expect in p.stderr, p.stderr
 
 
-def test_check_through_a_real_socket_with_pyvisa_py(tmp_path: Path):
+def test_check_and_a_run_through_a_real_socket_with_pyvisa_py_as_on_hardware(tmp_path: Path):
+    """The instrument behind TCP as a real 4200 is: check passes; a run without --device is 'unnamed', told."""
     srv = Server()
     try:
-        p = labrc("check", *VISA_PY, "--set", f'instrument.resource="{srv.resource}"', cwd=tmp_path)
+        over = (*VISA_PY, "--set", f'instrument.resource="{srv.resource}"')
+        p = labrc("check", *over, cwd=tmp_path)
+        srv.wait_log("client disconnected")          # one client at a time: the next connects once it left
+        r = labrc("run", "iv-sweep", "--preset", "volatile", "--no-progress", "--set", 'data.dir="runs"', *over,
+                  cwd=tmp_path)
     finally:
         assert srv.stop() == 0
     assert p.returncode == 0, p.stderr
     assert "KEITHLEY INSTRUMENTS" in p.stdout and "safe state  verified" in p.stdout
+    assert r.returncode == 0, r.stderr
+    assert "labrc: warning: no device name" in r.stderr and "--device" in r.stderr
+    (run_dir,) = [f.parent for f in (tmp_path / "runs").rglob("run.h5")]
+    assert "_iv_unnamed_" in run_dir.name
