@@ -112,6 +112,36 @@ class RunSection(_Section):
         return v
 
 
+# --- notifications for unattended runs ([notify], --notify on `labrc run`; labrc.notify fires them)
+NOTIFY_EVENTS = ("completed", "device_failure", "instrument_fault", "safe_state_unverified", "stall", "aborted",
+                 "failed")
+
+
+class NotifySection(_Section):
+    """Who is told when a run ends or stalls: a shell command and/or notification URLs (apprise syntax,
+    e.g. "mailto://user:pass@example.com", "json://host:port/path"). Never stored in a run file: URLs
+    may carry credentials (Config.notify is excluded from ``to_dict``)."""
+
+    command: str = ""                   # run by /bin/sh with LABRC_EVENT, LABRC_RUN_DIR, LABRC_MESSAGE, ...
+    urls: list[str] = Field(default_factory=list)
+    events: list[Literal["completed", "device_failure", "instrument_fault", "safe_state_unverified", "stall",
+                         "aborted", "failed"]] = Field(default_factory=lambda: list(NOTIFY_EVENTS))
+    stall_s: float = Field(600.0, gt=0, le=7 * 86400)   # no new rows for this long while running = a stall
+    timeout_s: float = Field(10.0, gt=0, le=120)         # per target; a slower one is abandoned and logged
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.command or self.urls)
+
+
+class ServeSection(_Section):
+    """``labrc serve``: where it listens and its access token ("" = the stored one, labrc.web.security)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    token: str = Field("", pattern=r"^([A-Za-z0-9_-]{16,128})?$")   # never stored in a run file
+
+
 # --- fault drills (sim.faults): the schema of sim_backend.kxci.Kxci4200.faults, checked here so that a typo
 # (mtch, after="x", an unknown device fault) is refused before the run instead of failing mid-run
 class _Fault(_Section):
@@ -204,6 +234,8 @@ class Config(BaseModel):
     data: DataSection = DataSection()
     sim: SimSection = SimSection()
     run: RunSection = RunSection()
+    notify: NotifySection = Field(default_factory=NotifySection, exclude=True)   # secrets: not in to_dict()
+    serve: ServeSection = Field(default_factory=ServeSection, exclude=True)
     source: str = ""   # where it was read from (for provenance)
 
     @model_validator(mode="after")
@@ -499,4 +531,14 @@ device = ""                                  # "" = the simulated die index (D00
 operator = ""
 note = ""
 die_position = ""                            # where a prober gives one
+
+[notify]                                     # unattended runs: told on the end or a stall (labrc.notify)
+command = ""                                 # e.g. "notify-send labrc \"$LABRC_MESSAGE\""
+urls = []                                    # apprise URLs, e.g. ["mailto://user:pass@example.com"]
+stall_s = 600.0                              # no new rows for this long while running = a stall
+
+[serve]                                      # labrc serve: 127.0.0.1 by default; elsewhere a token
+host = "127.0.0.1"
+port = 8765
+token = ""                                   # "" = generated once, kept 0600 in ~/.config/labrc/serve.token
 """

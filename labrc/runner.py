@@ -358,6 +358,8 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
             attachments = {"transcript": transcript_arrays(rec.path)}
         log.signals(stop)
         failure = ctx.failure if ctx is not None and status == "device_failure" else None
+        from .notify import notify_run_end      # [notify]: command/URLs; outcomes become events; never raises
+        notify_run_end(cfg, writer.run_dir, status, reason, safe, failure, log)
         writer.close(status, reason, safe_state=safe, attachments=attachments, failure=failure)
         if writer.close_error:
             echo(f"labrc: the run file could not be finalized ({writer.close_error}); "
