@@ -53,7 +53,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 # Commands that drive the instrument keep labrc.entry's stop handlers (a signal = stop after the block,
 # then the safe shutdown); every other command gets Python's defaults back, so Ctrl-C simply ends it.
-_STOP_FLAG_COMMANDS = ("run", "resume")
+_STOP_FLAG_COMMANDS = ("run", "resume", "replay")   # replay: labrc.replay drives the simulator
 
 
 def _default_signals() -> None:
@@ -625,6 +625,7 @@ def show(ctx, run_ref, as_json):
                 "status": r.status, "reason": r.reason, "start_time": r.start_time, "end_time": r.end_time,
                 "device": r.device, "instrument": r.metadata.get("instrument", {}).get("idn"),
                 "backend": r.metadata.get("backend", {}).get("kind"),
+                **({"replay_of": r.metadata["replay_of"]} if r.metadata.get("replay_of") else {}),   # labrc replay
                 "parameters": r.metadata.get("parameters"), "rows": {s: r.n_rows(s) for s in r.schema},
                 "safe_state_ok": (r.safe_state or {}).get("ok"), "device_failure": r.failure,
                 "summary": summary}
@@ -688,6 +689,58 @@ def export_cmd(ctx, run_ref, fmt, streams, output):
         click.echo(f"note: {n}", err=True)
     for f in files:
         click.echo(str(f))
+
+
+# --- offline replay (labrc.replay, labrc.compare): re-run a run on the simulator, compare two runs
+@main.command()
+@click.argument("run_ref")
+@click.option("--seed", type=click.IntRange(0, None), default=None, help="Die seed (default: the run's sim.seed).")
+@click.option("--device", type=click.IntRange(0, None), default=None,
+              help="Device of the simulated die (default: the run's sim.device).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_context
+def replay(ctx, run_ref, seed, device, no_progress):
+    """Run RUN's protocol, parameters and configuration again on the simulator (new run, replay_of = RUN's id)."""
+    from .replay import replay_run
+    from .runner import StoppedBeforeStart
+    from .store import StoreError
+    cfg = _config(ctx)
+    try:
+        out = replay_run(_resolve_run(cfg, run_ref), cfg, seed=seed, device=device, progress=not no_progress,
+                         echo=lambda m: click.echo(m, err=True))
+    except StoppedBeforeStart as exc:
+        _stopped(exc)
+    except (StoreError, LimitError, ConfigError) as exc:
+        _fail(str(exc))
+    _result(out)
+    _report(out)
+
+
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="PNG of the two runs side by side.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def compare(ctx, run_a, run_b, output, as_json):
+    """Summary figures of how far two runs of one protocol differ (table; -o draws them side by side)."""
+    from .compare import CompareError, compare_runs
+    from .store import StoreError
+    cfg = _config(ctx)
+    out = Path(output) if output else None
+    if out is not None and not out.parent.is_dir():
+        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    try:
+        cmp = compare_runs(_resolve_run(cfg, run_a), _resolve_run(cfg, run_b), figure=out is not None)
+        if out is not None:
+            cmp.figure.savefig(out, dpi=110)
+    except (StoreError, CompareError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"compare: {exc.strerror or exc}: {getattr(exc, 'filename', '') or output or ''}")
+    click.echo(json.dumps(cmp.to_dict(), indent=1, default=str) if as_json else cmp.table())
+    if out is not None:
+        click.echo(f"figure: {out}")
 
 
 @main.command()
