@@ -90,15 +90,19 @@ def _config(ctx: click.Context, overrides: tuple[str, ...] = ()):
 @click.option("--operator", default=None, help="Who measured ([run] operator).")
 @click.option("--note", default=None, help="One line of free text stored with the run ([run] note).")
 @click.option("--die-position", default=None, help="Position on the die/wafer where a prober gives one.")
+@click.option("--notify", "notify", multiple=True, metavar="URL|COMMAND",
+              help="Tell someone when the run ends or stalls: an apprise URL (has ://) or a shell command; "
+                   "replaces [notify] command/urls (labrc.notify).")
 @click.pass_context
 def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, plot, cycles, campaign,
-        sample, device, operator, note, die_position):
+        sample, device, operator, note, die_position, notify):
     """Run PROTOCOL (see `labrc protocols`) and stream it to a new HDF5 run file."""
     from protocols import get_protocol
 
     from .runner import StoppedBeforeStart, run_protocol
     cfg = _config(ctx, sets)
     cfg = _with_identity(cfg, sample=sample, device=device, operator=operator, note=note, die_position=die_position)
+    cfg = _with_notify(cfg, notify)
     values: dict = {}
     if params_file:
         from .config import read_toml
@@ -133,7 +137,13 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
         return
     try:
         cfg.check_data_dir()     # a file, a too-long name, read-only: refused before the instrument is opened
-        out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
+        from .notify import StallWatch
+        watch = StallWatch.start(cfg)     # [notify] stall: a thread reading run.state.json (labrc.notify)
+        try:
+            out = run_protocol(cfg, proto, progress=not no_progress, echo=lambda m: click.echo(m, err=True))
+        finally:
+            if watch is not None:
+                watch.stop()
     except StoppedBeforeStart as exc:
         _stopped(exc)
     except (LimitError, ConfigError) as exc:   # ConfigError includes config.ConnectError (runner.connect)
@@ -145,6 +155,22 @@ def run(ctx, protocol, preset, params, params_file, sets, dry_run, no_progress, 
             click.echo(f"plot: {plot_run(r)}")
     _result(out)
     _report(out)
+
+
+def _with_notify(cfg, targets: tuple[str, ...]):
+    """``--notify`` targets (URL when it has ``://``, else a shell command) over ``[notify]`` of labrc.toml."""
+    if not targets:
+        return cfg
+    urls = [t for t in targets if "://" in t]
+    commands = [t for t in targets if "://" not in t]
+    if len(commands) > 1:
+        _fail("--notify: at most one shell command (join several with ';' inside one --notify)")
+    from .config import NotifySection
+    note = NotifySection.model_validate({**cfg.notify.model_dump(), "urls": urls,
+                                         "command": commands[0] if commands else ""})
+    out = cfg.model_copy(update={"notify": note})
+    out.source = cfg.source
+    return out
 
 
 def _with_identity(cfg, **values):
@@ -474,6 +500,26 @@ def serve(ctx, host, port, sets):
         sys.exit(serve_chassis(cfg.sim_config(), host, port))
     except OSError as exc:
         _fail(f"--host {host} --port {port}: {exc.strerror or exc}")
+
+
+@main.command(name="serve")
+@click.option("--host", default=None, help="Address to bind (default [serve] host, 127.0.0.1); any other address "
+              "needs an access token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="TCP port (default [serve] port, 8765; "
+              "0 = a free one, printed).")
+@click.option("--data", "data", type=click.Path(file_okay=False), default=None, help="Data directory (default data.dir).")
+@click.option("--new-token", is_flag=True, help="Generate a new access token, print it once and store it (0600).")
+@click.pass_context
+def serve_cmd(ctx, host, port, data, new_token):
+    """A local web page over the data directory: run list, live plots, event log, stop from the page (labrc.web)."""
+    from .web import ServeError, serve
+    cfg = _config(ctx)
+    host = host or cfg.serve.host
+    try:
+        sys.exit(serve(Path(data) if data else cfg.data_dir, host, cfg.serve.port if port is None else port,
+                       cfg.serve.token, new_token, echo=click.echo))
+    except ServeError as exc:
+        _fail(str(exc))
 
 
 @main.command()
