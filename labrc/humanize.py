@@ -86,7 +86,7 @@ def result_line(status: str, code: int, rows: int | None, unit: str, protocol: s
     """The one line that ends a run: status, rows, key figure, failure cycle, exit code and its meaning."""
     parts = [status]
     if rows is not None:
-        parts.append(f"{rows:,} {unit}")
+        parts.append(f"{rows:,} {unit[:-1] if rows == 1 and unit.endswith('s') else unit}")
     parts += key_figures(protocol, summary or {})
     if failure:
         parts.append(f"{failure.get('mode', 'failure')} from cycle {failure.get('cycle', '?')}")

@@ -26,7 +26,8 @@ def test_check_on_the_simulator_reports_the_chassis_and_verifies_0_v(tmp_path: P
 
 
 def test_check_takes_the_same_overrides_as_run(tmp_path: Path):
-    p = labrc("check", "--set", 'instrument.bottom="GNDU"', "--set", 'sim.cards=["SMU1", "SMUPA2", "PMU1"]', cwd=tmp_path)
+    p = labrc("check", "--set", 'instrument.bottom="GNDU"', "--set", 'sim.cards=["SMU1", "SMUPA2", "PMU1"]',
+              cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "cards       SMU1, SMUPA2, PMU1" in p.stdout and "SMUs        SMU1, SMU2 (preamp)" in p.stdout
     assert "bottom = GNDU (ITO bottom electrode, ground unit)" in p.stdout

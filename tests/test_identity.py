@@ -184,7 +184,7 @@ def test_the_watch_rate_is_the_true_rate_not_the_flush_steps():
         t = 0.5 * k + 0.25
         meter.add(t, 1850 * int(t))              # the file grows once per flush
         rates.append(meter.rate(t))
-    steady = [r for r in rates[4:]]
+    steady = rates[4:]
     assert all(abs(r - 1850) / 1850 < 0.01 for r in steady), steady
     meter.add(25.0, 1850 * 19)                   # no new rows for 5 s: stalled
     assert meter.rate(25.0) == 0.0
