@@ -531,11 +531,51 @@ def protocols():
         click.echo(f"{name}: {cls.description}")
         if cls.presets:
             click.echo(f"  presets: {', '.join(cls.presets)}")
-        for p in describe_params(cls.Params):
-            rng = f"[{p['lo']:g}, {p['hi']:g}]" if p["lo"] is not None and p["hi"] is not None else ""
+        rows = describe_params(cls.Params)
+        w = max(len(p["name"]) for p in rows) + 1
+        for p in rows:
             if p["choices"]:
-                rng = "{" + "|".join(str(c) for c in p["choices"]) + "}"
-            click.echo(f"  {p['name']:<14} {p['type']:<6} {p['unit']:<3} default {p['default']!s:<8} {rng:<18} {p['help']}")
+                rng = "{" + "|".join(_param_value(c, p["unit"], p["type"]) for c in p["choices"]) + "}"
+            elif p["lo"] is not None:
+                hi = _param_value(float("inf") if p["hi"] is None else p["hi"], p["unit"], p["type"])
+                rng = f"[{_param_value(p['lo'], p['unit'], p['type'])}, {hi}" + (")" if hi == "∞" else "]")
+            else:
+                rng = ""
+            default = _param_value(p["default"], p["unit"], p["type"])
+            click.echo(f"  {p['name']:<{w}} {p['type']:<5} default {default:<10} {rng:<22} {p['help']}")
+
+
+_OPEN_BOUND = 2**62        # an integer bound this large (the seed's 2**63 - 1) is no bound: printed as ∞
+
+
+def _param_value(x, unit: str, typ: str) -> str:
+    """A parameter value or bound for `labrc protocols`: ``1.667 ms``, ``1 µA``, ``100 nA``, ``-7 V``,
+    ``10000000``, ``1e9``, ``∞`` — the unit's SI prefix for small A/S/s/V values, 4 significant digits."""
+    import math
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if math.isinf(x) or (typ == "int" and abs(x) >= _OPEN_BOUND):
+        return "∞"
+    u = f" {unit}" if unit else ""
+    if typ == "int" or x == 0:
+        return f"{int(x)}{u}" if float(x).is_integer() else f"{x:g}{u}"
+    a = abs(x)
+    if unit in ("A", "S", "s", "V") and a < (0.01 if unit == "V" else 1):
+        for f, prefix in ((1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+            if a >= f * (1 - 1e-9):
+                return f"{_sig4(x / f)} {prefix}{unit}"
+    return f"{_sig4(x)}{u}"
+
+
+def _sig4(v: float) -> str:
+    """4 significant digits, exponents as the operator types them (1e9, not 1e+09)."""
+    t = f"{v:.4g}"
+    if "e" in t:
+        m, e = t.split("e")
+        t = f"{m}e{int(e)}"
+    return t
 
 
 RUN_REF_MAX = 255   # NAME_MAX of common file systems: no run directory name or id is longer

@@ -311,3 +311,24 @@ def test_a_protocol_without_a_figure_is_one_clear_error(runs):
         r.metadata["protocol"] = "no-such-protocol"
         with pytest.raises(ValueError, match="no plot for protocol 'no-such-protocol'; plots exist for: iv-sweep"):
             figure_for(r)
+
+
+# ------------------------------------------------------------------ `labrc protocols` (values as figures print them)
+def test_labrc_protocols_prints_values_with_units_and_open_bounds():
+    out = subprocess.run(["labrc", "protocols"], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    rows, proto = {}, ""
+    for ln in out.stdout.splitlines():
+        if not ln.startswith(" "):
+            proto = ln.split(":")[0]
+        elif "default" in ln:
+            rows[proto, ln.split()[0]] = ln
+    spike, vol = "spike-train", "volatile-endurance"
+    assert "default 1.667 ms" in rows[spike, "dt_s"] and "[100 µs, 1 s]" in rows[spike, "dt_s"]
+    assert "0.0016666" not in out.stdout and "e+" not in out.stdout and "9.22337" not in out.stdout
+    assert "[0, ∞)" in rows[spike, "seed"]                            # 2**63 - 1 is no bound
+    assert "default 10000 " in rows[vol, "cycles"] and "[1, 10000000]" in rows[vol, "cycles"]
+    assert "default 1 µA" in rows[vol, "icc_a"] and "[100 nA, 105 mA]" in rows[vol, "icc_a"]
+    assert "default -7 V" in rows["nonvolatile-endurance", "v_erase_v"] and "[1, 1e9]" in rows[vol, "on_off_min"]
+    assert "default 1e5 s" in rows["retention", "t_max_s"] and "default true" in rows[vol, "stop_on_failure"]
+    assert "{50 Hz|60 Hz}" in rows[spike, "line_frequency_hz"]
