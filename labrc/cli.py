@@ -392,22 +392,43 @@ def _tail_text(r) -> str:
 @main.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--icc-run", default=None, help="icc-set run whose Icc → G fit programs the readout (default: built-in line).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Split and initialisation seed.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed (split, initialisation, order).")
+@click.option("--seeds", "n_seeds", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="Number of seeds: seed, seed+1, ...")
 @click.option("--epochs", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--no-baselines", is_flag=True, help="Skip the memoryless and stimulus baselines.")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Results HDF5 (default: reservoir.h5 in the first run's directory).")
+@click.option("--figures", type=click.Path(file_okay=False), default=None,
+              help="Folder for the learning-curve and confusion PNGs (default: beside the results file).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def reservoir(ctx, runs, icc_run, seed, epochs, as_json):
-    """Train the 30-node reservoir readout on spike-train RUNS: float64 delta rule and Icc-programmed pairs."""
-    from .reservoir import format_result, train_readout
+def reservoir(ctx, runs, icc_run, seed, n_seeds, epochs, no_baselines, out, figures, as_json):
+    """Train the reservoir readouts on spike-train RUNS beside device-free baselines (labrc.reservoir)."""
+    from .reservoir import format_result, train_readout, write_results
+    from .reservoir_plots import save_figures
     from .store import StoreError
     cfg = _config(ctx)
     paths = [_resolve_run(cfg, r) for r in runs]
     icc = _resolve_run(cfg, icc_run) if icc_run else None
+    dest = Path(out) if out else Path(paths[0]).parent / "reservoir.h5"
+    if not dest.parent.is_dir():
+        _fail(f"-o/--out {out}: the folder {dest.parent} does not exist; create it or choose another path")
     try:
-        res = train_readout(paths, icc, seed=seed, epochs=epochs)
+        res = train_readout(paths, icc, seed=seed, epochs=epochs, n_seeds=n_seeds, baselines=not no_baselines)
+        write_results(res, dest)
+        pngs = save_figures(res, Path(figures) if figures else dest.parent)
     except (StoreError, ValueError) as exc:
         _fail(str(exc))
-    click.echo(json.dumps(res.to_dict(), indent=1) if as_json else format_result(res))
+    except OSError as exc:
+        _fail(f"reservoir: {exc.strerror or exc}: {getattr(exc, 'filename', '') or dest}")
+    if as_json:
+        click.echo(json.dumps({**res.to_dict(), "results_file": str(dest), "figures": [str(p) for p in pngs]}, indent=1))
+    else:
+        click.echo(format_result(res))
+        click.echo(f"results: {dest}")
+        for p in pngs:
+            click.echo(f"figure: {p}")
 
 
 @main.command()
@@ -461,6 +482,31 @@ def check(ctx, sets):
     click.echo("check       ok")
 
 
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="labrc-demo", show_default=True,
+              help="Folder for the runs, figures, reservoir.h5 and the table.")
+@click.option("--quick", is_flag=True, help="Small sizes (a smoke test, < 1 min); default: the paper's campaign.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First reservoir seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print demo.json instead of the table.")
+def demo(out_dir, quick, seed, as_json):
+    """The paper's main job on the embedded simulator: I–V, endurance, Icc ladder, retention, spike-train
+    campaign, reservoir readouts and baselines; then the paper's headline numbers beside the measured ones."""
+    from .demo import format_rows, headline_rows, run_demo  # noqa: F401
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out_dir}: exists and is not a folder")
+    try:
+        doc = run_demo(out, quick=quick, seed=seed, say=lambda m: click.echo(m, err=True))
+    except OSError as exc:
+        _fail(f"demo: {exc.strerror or exc}: {getattr(exc, 'filename', '') or out_dir}")
+    if as_json:
+        click.echo(json.dumps(doc, indent=1, default=str))
+        return
+    click.echo((out / "demo_table.txt").read_text())
+    click.echo(f"figures: {out / 'figures'}  ({len(doc['figures'])} PNG)")
+    click.echo(f"demo took {doc['timings_s']['total']:.0f} s")
+
+
 @main.group()
 def sim():
     """The embedded simulated instrument."""
@@ -470,13 +516,25 @@ def sim():
 @click.option("--preset", default=None, help="Device family to characterize (default: sim.preset of the config).")
 @click.option("--seed", type=int, default=None, help="Die seed (default: sim.seed of the config).")
 @click.option("--quick", is_flag=True, help="Fewer devices and cycles (for smoke tests).")
+@click.option("--full", is_flag=True, help="Also cycle every OGB device of the die to failure in both modes "
+              "(measured endurance medians; hours); otherwise those two rows are model parameters.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the endurance and retention runs (default: <data.dir>/characterize).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Processes running the stored runs in parallel.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def characterize(ctx, preset, seed, quick, as_json):
-    """Measure the simulated die through the driver and print paper value / measured / pass per target."""
+def characterize(ctx, preset, seed, quick, full, out_dir, workers, as_json):
+    """Measure the simulated die through the driver and print paper value / measured / source / pass per target."""
     from .characterize import characterize as run_characterization, format_table
     cfg = _config(ctx)
-    rows = run_characterization(cfg, preset=preset, seed=seed, quick=quick)
+    try:
+        rows = run_characterization(cfg, preset=preset, seed=seed, quick=quick, full=full, out_dir=out_dir,
+                                    workers=workers, progress=lambda m: click.echo(m, err=True))
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"characterize: {exc.strerror or exc}: {getattr(exc, 'filename', '') or out_dir or ''}")
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
     else:
