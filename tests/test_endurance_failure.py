@@ -54,12 +54,18 @@ def default_die() -> list[dict]:
 
 
 def test_the_earliest_worn_device_of_the_default_die_fails_stuck_off_where_its_writes_stop_reaching_compliance():
-    dev = min(default_die(), key=lambda d: d["n_fail_vol"])          # device 2: 417,909 cycles
+    dev = min(default_die(), key=lambda d: d["n_fail_vol"])          # model v2: device 16, 374,180 cycles
     n_fail = int(dev["n_fail_vol"])
     ctx, c = drive((f"sim.device={dev['index']}",), "volatile-endurance", cycles=n_fail + 50_000)
     comp = c["compliance"]
     drop = int(np.flatnonzero(comp == 1)[-1]) + 1            # first cycle of the final run of non-compliance
-    assert drop == n_fail and np.all(comp[:drop] == 1) and np.all(comp[drop:] == 0)
+    # the model counts switching events (a write that brings the relaxed device to compliance), the protocol
+    # counts cycles: they agree to 0.1 % (measured: 374,232 vs 374,180)
+    assert abs(drop - n_fail) <= 1e-3 * n_fail and np.all(comp[:drop] == 1) and np.all(comp[drop:] == 0)
+    # gradual degradation first (model v2: HRS leakage x(1 + 2 (n/n_fail)^3)): the window narrows before the
+    # device dies — the last 2 % of its life has well under the early ON/OFF (measured 365 -> 151)
+    early, late = np.median(c["on_off"][:20_000]), np.median(c["on_off"][drop - drop // 50:drop])
+    assert late < 0.6 * early and late > 0.2 * early       # narrower, but no ON/OFF collapse before stuck OFF
     # what the old ratio rule saw: the dead device still gives ON/OFF ≈ 36 > on_off_min = 5
     assert 20 < np.median(c["on_off"][drop:]) < 60
     f = ctx.failure
@@ -91,7 +97,10 @@ def test_an_ogb_device_that_does_not_wear_out_in_the_run_is_never_flagged():
     assert ctx.failure is None and ctx.end_reason == ""
     assert np.all(c["fail"] == 0) and np.all(c["compliance"] == 1)   # not one cycle, not even a noisy one
     ref = c["on_off_ref"][-1]
-    assert np.all(c["on_off"] > 0.9 * ref)     # collapse_frac 0.2 leaves a wide margin
+    # the HRS scatters cycle to cycle (lognormal σ_ln 0.25, model v2): the worst of 30,000 cycles sits at
+    # ≈ 0.43 x the early-life reference (measured), still clear of the collapse threshold 0.2 x ref
+    assert np.all(c["on_off"] > 1.25 * 0.2 * ref)
+    assert 0.1 < np.std(np.log(c["on_off"])) < 0.5       # a real c2c spread (model v1: 1.5 %)
 
 
 def test_nonvolatile_ddab_sticks_on_after_tens_of_cycles_and_ogb_does_not_in_100():

@@ -1,4 +1,7 @@
-"""Device-model tests, named after the behaviour the paper reports (John, Demirağ et al. 2022, DESIGN §5)."""
+"""Device-model v2 tests, named after the behaviour the paper reports (John, Demirağ et al. 2022, DESIGN §5).
+
+Criteria and the numbers behind them are in ``sim_backend/model/__init__.py`` (physics and sources).
+"""
 
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ def relax_curve(dev: Memristor, icc_a: float, t_s: np.ndarray) -> np.ndarray:
     for t in t_s:
         dev.idle(t - t_prev)
         t_prev = t
-        g.append(dev.conductance_s(READ_V) - dev.params["g_off_s"])
+        g.append(dev.g_s)
     return np.array(g)
 
 
@@ -98,7 +101,7 @@ def test_negative_reservoir_reads_do_not_erase_the_volatile_state():
 # ------------------------------------------------------------------ non-volatile (drift) mode, Icc = 1 mA
 def test_nonvolatile_sweep_sets_below_1V_retains_lrs_and_resets_at_negative_bias():
     dev = Die(5, seed=6).device(0)
-    v_set = ramp(0, 5, 0, n_per_v=200)
+    v_set = ramp(0, 5, 0, n_per_v=300)                        # 3.3 V/s
     r = sweep(dev, v_set, ICC_NV_A)
     assert v_set[np.argmax(r.compliance)] < 1.0
     i_on = dev.apply_segments([READ_V], [1e-3], ICC_NV_A).i_a[0]
@@ -132,33 +135,43 @@ def test_lrs_conductance_is_linear_in_icc_from_10uA_to_1mA():
     slope, icpt = np.polyfit(icc, g, 1)
     r2 = 1 - np.sum((g - (slope * icc + icpt)) ** 2) / np.sum((g - g.mean()) ** 2)
     assert r2 > 0.95 and 2.5 < slope < 4.5                   # ≈ 1/v_c = 3.45 S/A
-    assert 2.5e-3 < g[-1] < 4.5e-3                           # readout range up to 3.5 mS
+    assert 2.45e-3 < g[-1] < 4.55e-3                         # readout range up to 3.5 mS (±30 %: d2d ⊕ c2c)
 
 
-def test_retention_of_1mA_state_to_1e5_s():
-    dev = Die(1, seed=9).device(0)
-    nv_set(dev)
-    g0 = dev.conductance_s()
-    dev.idle(1e5)
-    g1 = dev.conductance_s()
-    assert g1 / g0 > 0.8 and g1 / dev.params["g_off_s"] > 1e3
+# stated drift of a programmed level from 1 s to 1e5 s (model v2: power-law drift, ν = 0.003 (1 mS / G)^½,
+# d2d σ_ln 0.3): median loss, and every device of a die within twice that
+STATED_DRIFT = {29e-6: 0.12, 100e-6: 0.07, 300e-6: 0.05, 1e-3: 0.03}
 
 
-def test_filament_lifetime_grows_steeply_with_icc():
+@pytest.mark.parametrize("icc_a", sorted(STATED_DRIFT))
+def test_every_icc_level_from_29uA_to_1mA_holds_1e5_s_within_the_stated_drift(icc_a):
+    die = Die(25, seed=9)
+    loss = []
+    for k in range(25):
+        dev = die.device(k)
+        nv_set(dev, icc_a)
+        dev.idle(1.0)
+        g1 = dev.conductance_s()
+        dev.idle(1e5 - 1.0)
+        loss.append(1.0 - dev.conductance_s() / g1)
+        assert dev.conductance_s() / dev.params["g_off_s"] > 1e3          # still an LRS
+    assert 0.0 < np.median(loss) <= STATED_DRIFT[icc_a]
+    assert np.max(loss) <= 2 * STATED_DRIFT[icc_a]
+
+
+def test_two_regimes_a_diffusing_bridge_at_1uA_a_stable_filament_from_29uA():
     dev = Die(1, seed=10).device(0)
-    life = {}
-    for icc in (1e-6, 10e-6):
-        dev.apply_segments([2.0], [5e-3], icc)
-        t = 0.0
-        while dev.g_s > 0:
-            dev.idle(1e-3 if icc < 5e-6 else 0.1)
-            t += 1e-3 if icc < 5e-6 else 0.1
-        life[icc] = t
-    assert 2e-3 < life[1e-6] < 50e-3
-    assert 10 ** 1.8 < life[10e-6] / life[1e-6] < 10 ** 3.2  # τ ∝ Icc^~2.5
-    nv_set(dev)
-    dev.idle(1e5)
-    assert dev.g_s > 0                                       # 1 mA filament outlives 1e5 s
+    dev.apply_segments([2.0], [5e-3], ICC_VOL_A)             # volatile: gone within tens of ms
+    g_on = dev.g_s
+    dev.idle(50e-3)
+    assert 0.3e-6 < g_on < 2e-6 and dev.g_s < 0.01 * g_on and not dev.stable
+    dev.apply_segments([2.0], [5e-3], 3e-6)                  # above the runaway current, below g_crit: dissolves
+    assert 5e-6 < dev.g_s < dev.params["g_crit_s"] and not dev.stable
+    dev.idle(10.0)
+    assert dev.g_s < 1e-8
+    nv_reset(dev)
+    nv_set(dev, 29e-6)                                       # the lowest readout level is a stable filament
+    assert dev.stable and dev.g_s > 1.5 * dev.params["g_crit_s"]
 
 
 def test_device_reconfigures_back_to_volatile_after_nonvolatile_cycles():
@@ -190,13 +203,13 @@ def test_response_is_nonlinear_in_pulse_amplitude_width_and_number():
     # fading memory: 35 ms after a 1 V 20 ms spike a -0.5 V read is back near OFF
     dev = Die(1, seed=12).device(0)
     r = dev.apply_segments([1.0, 0.0, -0.5, 0.0, -0.5], [20e-3, 1e-3, 5e-3, 29e-3, 5e-3], ICC_VOL_A)
-    assert abs(r.i_a[2]) > 100 * abs(r.i_a[4])
+    assert abs(r.i_a[2]) > 10 * abs(r.i_a[4])
 
 
 def test_pmu_without_compliance_hard_sets_to_the_ceiling():
     dev = Die(1, seed=13).device(0)
-    r = dev.apply_segments([1.0], [20e-3], np.inf)
-    assert not r.compliance.any() and 2e-3 < r.i_a[0] < 10e-3   # a few mA at 1 V
+    r = dev.apply_segments([2.0, 1.0], [5e-3, 1e-3], np.inf)
+    assert not r.compliance.any() and 2e-3 < r.i_a[1] < 10e-3   # a few mA at 1 V
     dev.idle(1e3)
     assert dev.conductance_s() > 1e-3                        # non-volatile
 
@@ -250,7 +263,7 @@ def test_ogb_volatile_wearout_fails_in_the_fast_cycle_path():
     dev = Die(1, seed=18).device(0)
     dev.set_state({**dev.get_state(), "n_vol": dev.params["n_fail_vol"] - 5})
     r = dev.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 50)
-    assert dev.failed == "stuck_off" and r.compliance[:5, 1].all() and not r.compliance[10:, 1].any()
+    assert dev.failed == "stuck_off" and r.compliance[:5, 1].all() and not r.compliance[5:, 1].any()
 
 
 @pytest.mark.parametrize("preset", ["OGB-Au", "DDAB-Au"])
@@ -289,14 +302,14 @@ def test_fast_cycles_equal_segment_by_segment_application():
     a, b = Die(1, seed=21).device(0), Die(1, seed=21).device(0)
     ra = a.apply_cycles(*VOL_PATTERN, ICC_VOL_A, 300)
     rb = b.apply_segments(np.tile(VOL_PATTERN[0], 300), np.tile(VOL_PATTERN[1], 300), ICC_VOL_A)
-    assert np.allclose(ra.i_a.ravel(), rb.i_a, rtol=1e-5, atol=1e-13)
+    assert np.allclose(ra.i_a.ravel(), rb.i_a, rtol=1e-9, atol=1e-16)
     assert a.cycle_counts == b.cycle_counts == {"volatile": 300, "nonvolatile": 0}
     assert a.t_s == pytest.approx(b.t_s)
 
 
 def test_device_to_device_parameters_spread():
     d = Die(25, seed=22).describe()["devices"]
-    for key, lo, hi in (("v_th_v", 0.03, 0.3), ("t_life_ref_s", 0.1, 0.6), ("g_off_s", 0.2, 1.2)):
+    for key, lo, hi in (("v_th_v", 0.03, 0.3), ("tau_v_s", 0.1, 0.6), ("g_off_s", 0.4, 1.5)):
         x = np.array([p[key] for p in d])
         assert lo < x.std() / x.mean() < hi, key
 
@@ -328,3 +341,97 @@ def test_invalid_inputs_raise_value_error():
     with pytest.raises(ValueError):
         dev.force_fault("melted")
     assert set(PRESETS) == {"OGB-Ag", "DDAB-Ag", "OGB-Au", "DDAB-Au"}
+
+
+# ------------------------------------------------------------------ model v2: integration, scatter, wear, streams
+def node_after_each_spike(dev: Memristor, onsets_gap_s: list[float], width_s: float = 20e-3) -> np.ndarray:
+    """1 V spikes at 1 µA separated by the given gaps; a −0.5 V 1 ms read right after each spike (A)."""
+    reads = []
+    for gap in onsets_gap_s:
+        dev.idle(gap)
+        r = dev.apply_segments([1.0, -0.5], [width_s, 1e-3], ICC_VOL_A)
+        assert not r.compliance[1]                           # a read at -0.5 V is never clamped at 1 µA
+        reads.append(-r.i_a[1])
+    return np.array(reads)
+
+
+def test_bursting_spikes_accumulate_within_a_group_and_decay_between_groups_tonic_does_not_accumulate():
+    """Paper: "Bursting … accumulative behaviour within each high-frequency group and an exponential decay
+    in the inter-group interval"; "Tonic … no observable accumulation". Criterion: within a group of 4
+    spikes (5 ms gaps) the node after spike 2 is ≥ 1.2× spike 1 and after spike 4 ≥ 1.3× spike 1, never
+    falling by more than 2 %; 100 ms later the state has decayed to < 5 % of the group's peak and the next
+    group accumulates again; Tonic (70 ms ISI) stays within 10 % of its first spike."""
+    for k in range(5):
+        dev = Die(5, seed=30).device(k)
+        base = -dev.apply_segments([-0.5], [1e-3], ICC_VOL_A).i_a[0]        # HRS leakage at -0.5 V
+        burst = node_after_each_spike(dev, [0.1, 5e-3, 5e-3, 5e-3, 100e-3, 5e-3, 5e-3, 5e-3]) - base
+        dev.idle(100e-3)
+        rest = -dev.apply_segments([-0.5], [1e-3], ICC_VOL_A).i_a[0] - base
+        for g in (burst[:4], burst[4:]):
+            assert g[1] >= 1.2 * g[0] and g[3] >= 1.3 * g[0] and np.all(np.diff(g) > -0.02 * g.max())
+        assert rest < 0.05 * burst.max()
+        tonic = node_after_each_spike(Die(5, seed=30).device(k), [0.1] + [50e-3] * 5)   # 20 ms + 50 ms = 70 ms ISI
+        assert np.all(np.abs(tonic / tonic[0] - 1) < 0.1)
+
+
+def test_a_1V_spike_does_not_reach_compliance_at_the_first_spike():
+    reached = [Die(25, seed=31).device(k).apply_segments([1.0], [20e-3], ICC_VOL_A).compliance[0] for k in range(25)]
+    assert sum(reached) == 0
+
+
+def test_hrs_and_lrs_scatter_cycle_to_cycle_and_device_to_device_at_the_stated_levels():
+    dev = Die(1, seed=32).device(0)
+    r = dev.apply_cycles([READ_V, 2.0, 0.0], [1e-3, 5e-3, 100e-3], ICC_VOL_A, 2000)   # 100 ms: bridge gone
+    s_hrs = np.std(np.log(r.i_a[1:, 0]))                      # OFF reads: HRS c2c σ_ln 0.25 (+ read noise)
+    assert 0.15 < s_hrs < 0.4
+    g_lrs, g_hrs = [], []
+    for _ in range(60):
+        nv_set(dev)
+        g_lrs.append(dev.apply_segments([READ_V], [1e-3], 10e-3).i_a[0] / READ_V)
+        nv_reset(dev)
+        dev.idle(0.1)                                         # the SET's bridge relaxes (τ_v ≈ 8 ms)
+        g_hrs.append(dev.apply_segments([READ_V], [1e-3], 10e-3).i_a[0] / READ_V)
+    assert 0.04 < np.std(np.log(g_lrs)) < 0.12                 # programmed LRS σ_p 5–15 % [R §2.9]
+    assert 0.15 < np.std(np.log(g_hrs)) < 0.4
+    d2d = [Die(25, seed=33).device(k) for k in range(25)]
+    for d in d2d:
+        nv_set(d)
+    g = np.array([d.conductance_s() for d in d2d])
+    assert 0.05 < np.std(np.log(g)) < 0.15                    # d2d slope 7 % ⊕ c2c 7 %
+    g_off = np.array([d.params["g_off_s"] for d in d2d])
+    assert 0.2 < np.std(np.log10(g_off)) < 0.45               # σ_log10 ≈ 0.3 decade [R §2.9]
+
+
+def test_degradation_is_gradual_before_the_device_fails():
+    def cycles_at(frac: float):
+        dev = Die(1, seed=34).device(0)
+        dev.set_state({**dev.get_state(), "n_vol": int(frac * dev.params["n_fail_vol"])})
+        return dev, dev.apply_cycles([READ_V, 2.0, 0.0], [1e-3, 5e-3, 100e-3], ICC_VOL_A, 200)
+
+    _, fresh = cycles_at(0.0)
+    _, old = cycles_at(0.95)
+    assert old.compliance[:, 1].all()                        # still switching …
+    off_fresh, off_old = np.median(fresh.i_a[1:, 0]), np.median(old.i_a[1:, 0])
+    assert 2.0 < off_old / off_fresh < 4.0                   # … with a rising HRS (window narrowing)
+    dev = Die(1, seed=34).device(0)
+    nv_set(dev)
+    g_fresh = dev.conductance_s()
+    nv_reset(dev)
+    dev.set_state({**dev.get_state(), "n_nv": int(0.95 * dev.params["n_fail_nv"])})
+    nv_set(dev)
+    assert 0.6 < dev.conductance_s() / g_fresh < 0.85       # falling LRS before the non-volatile failure
+
+
+def test_every_preset_has_its_own_random_streams():
+    a = Die(25, "OGB-Ag", seed=0).describe()["devices"]
+    b = Die(25, "DDAB-Ag", seed=0).describe()["devices"]
+    rank = lambda d, key: np.argsort([x[key] for x in d]).tolist()          # noqa: E731
+    assert rank(a, "n_fail_vol") != rank(b, "n_fail_vol") and rank(a, "v_th_v") != rank(b, "v_th_v")
+    assert Die(3, "OGB-Au", seed=0).device(0).get_state()["rng"] != Die(3, "OGB-Ag", seed=0).device(0).get_state()["rng"]
+
+
+def test_the_die_drives_several_devices_with_one_call():
+    die = Die(4, seed=35)
+    r = die.apply_cycles_all(*VOL_PATTERN, ICC_VOL_A, 20)
+    assert r.i_a.shape == (4, 20, 3) and r.compliance[:, :, 1].all()
+    assert len({round(float(np.median(x)), 12) for x in r.i_a[:, :, 0]}) == 4      # four different devices

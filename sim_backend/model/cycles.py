@@ -1,0 +1,96 @@
+"""Periodic read / write / relax patterns (volatile endurance) vectorized over cycles.
+
+Applies when the pattern has one write (V ≥ v_th) at a finite compliance ≤ i_lat (diffusive regime, no
+runaway), every other segment relaxes (−v_reset < V < v_th), there is no drift filament, every write
+brings the device from below compliance to it (one volatile cycle each). The only coupling between
+cycles is the bridge left over from the previous write (≈ 1 % after 30 ms): a fixed-point iteration over the
+cycle vector resolves it to float rounding. The c2c draws are taken in the order ``apply_segments`` takes them
+(4 per event, then the read noise), so both paths give the same numbers up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import kinetics as kn
+from .device import G_ON_THR_S, Memristor
+
+
+def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, n: int):
+    """(cycles done, SegmentResult of those cycles) or None when the pattern is not of this kind."""
+    p, pre = dev.p, dev._pre
+    if dev.failed is not None or not p.has_ag or dev.gd_p > 0.0 or dev.stable:
+        return None
+    wr = np.flatnonzero(v >= p.v_th_v)
+    if wr.size != 1:
+        return None
+    w, k = int(wr[0]), v.size
+    c = float(icc[w])
+    others = np.delete(np.arange(k), w)
+    if not (math.isfinite(c) and c <= p.i_lat_a) or np.any(v[others] <= -p.v_reset_v):
+        return None
+    m = min(n, p.n_fail_vol - dev._n_vol - 1)          # the failing cycle itself goes through apply_segments
+    if m < 1:
+        return None
+    state = dev._rng.bit_generator.state
+    z = dev._rng.standard_normal((m, 4))
+    k_grow = np.r_[dev.k_grow, np.exp(pre.cc_tau_g * z[:-1, 1])]      # growth of write i: drawn at event i-1
+    k_tau = np.exp(pre.cc_tau_v * z[:, 2])                             # relaxation after write i
+    k_hrs = np.exp(pre.cc_hrs * z[:, 3])                               # HRS after write i
+    idx = np.arange(m)
+    w_vol_before = dev.wear(False, idx)                                # wear at write i (before its count)
+    w_nv = float(dev.wear(True))
+    grow = k_grow * (1.0 - pre.wear_grow * w_vol_before)
+    goff_before = p.g_off_s * np.r_[dev.k_hrs, k_hrs[:-1]] * (1.0 + pre.wear_hrs * np.maximum(w_vol_before, w_nv))
+    goff_after = p.g_off_s * k_hrs * (1.0 + pre.wear_hrs * np.maximum(dev.wear(False, idx + 1), w_nv))
+    tau_before = p.tau_v_s * np.r_[dev.k_tau, k_tau[:-1]]
+    tau_after = p.tau_v_s * k_tau
+    t_pre, t_post = np.cumsum(dt[:w]), np.cumsum(dt[w + 1:])
+    t_pre_all, t_post_all = float(dt[:w].sum()), float(dt[w + 1:].sum())
+    vw, dtw = float(v[w]), float(dt[w])
+    io_w = kn.i_off(goff_before, p.v_nl_v, vw)
+    kw = kn.rate(vw, p.v_k_v, p.tau_g1_s, grow)
+    g_hit = np.maximum((c - io_w) / vw, 0.0)
+
+    def write(g_start):
+        g, t_hit = kn.free_growth(g_start, vw, dtw, kw, p.g_b_s, g_hit)
+        hit = np.isfinite(t_hit)
+        i_f = np.maximum(c - io_w, 0.0)
+        g_c = kn.creep(g, vw, np.where(hit, dtw - np.where(hit, t_hit, 0.0), 0.0), i_f, grow, p.g_b_s,
+                       p.v_k_v, p.tau_g1_s, p.v_th_v)
+        return np.where(hit & (g * p.v_th_v < i_f), np.maximum(g_c, g), g), hit
+
+    g_w = np.zeros(m)
+    for _ in range(4):         # fixed point: the bridge left by write i-1 at the start of write i
+        start = np.r_[dev.gv * math.exp(-t_pre_all / tau_before[0]),
+                      g_w[:-1] * np.exp(-t_post_all / tau_after[:-1] - t_pre_all / tau_before[1:])]
+        g_w, hit = write(start)
+    src = np.r_[dev.gv, g_w[:-1] * np.exp(-t_post_all / tau_after[:-1])]   # bridge at the start of each cycle
+    # every write must bring the device from below its compliance to it (one volatile cycle each)
+    if not hit.all() or np.any(start * vw + io_w >= c):
+        dev._rng.bit_generator.state = state
+        return None
+    g_mat = np.empty((m, k))
+    g_mat[:, :w] = src[:, None] * np.exp(-t_pre[None, :] / tau_before[:, None])
+    g_mat[:, w] = g_w
+    g_mat[:, w + 1:] = g_w[:, None] * np.exp(-t_post[None, :] / tau_after[:, None])
+    goff = np.empty((m, k))
+    goff[:, :w + 1] = goff_before[:, None]
+    goff[:, w + 1:] = goff_after[:, None]
+    ioff = kn.i_off(goff, p.v_nl_v, v[None, :])
+    comp = np.abs(g_mat * v + ioff) > icc
+    if comp[:, others].any():                                        # a read in compliance: not this path
+        dev._rng.bit_generator.state = state
+        return None
+    # commit: m volatile events, state after the last cycle
+    dev._n_vol += m
+    dev.k_grow, dev.k_tau, dev.k_hrs = float(np.exp(pre.cc_tau_g * z[-1, 1])), float(k_tau[-1]), float(k_hrs[-1])
+    dev.gv = float(g_mat[-1, -1])
+    dev._g_last, dev._c = max(float(g_w[-1]), G_ON_THR_S), c
+    dev.on = bool(dev.gv >= 0.1 * dev._g_last) if w < k - 1 else True
+    dev.age_s += float(dt.sum()) * m
+    dev.t_s += float(dt.sum()) * m
+    res = dev.measure(np.tile(v, m), np.tile(icc, m), g_mat.ravel(), goff.ravel())
+    return m, res
