@@ -18,7 +18,7 @@ from matplotlib.image import AxesImage
 
 from labrc.config import load_config
 from labrc.plots import plot_reservoir, plot_run
-from labrc.plots.common import si, si_scale
+from labrc.plots.common import num, si, si_scale
 from labrc.runner import run_protocol
 from labrc.store import RunReader
 from protocols import get_protocol
@@ -110,6 +110,7 @@ def test_units_are_scaled_and_written_as_people_write_them():
     assert si(1e-6, "A") == "1 µA" and si(10e-3, "A") == "10 mA" and si(1 / 600, "s", 4) == "1.667 ms"
     assert si(0.1, "V") == "0.1 V" and si(-7.0, "V") == "−7 V" and si(1e5, "s") == "10⁵ s"
     assert si_scale([-3.2e-3, 1e-3], "A") == (1e3, "mA") and si_scale([9.9e-7], "A") == (1e9, "nA")
+    assert [num(x) for x in (2200.4, 931.2, 1.79e5, 0.94)] == ["2200", "931", "1.79e5", "0.94"]   # no 2.2e+03
 
 
 # ------------------------------------------------------------------ titles: the device, never the run id
@@ -162,7 +163,7 @@ def test_many_sweeps_are_coloured_by_sweep_number_with_a_colour_bar(runs, tmp_pa
 def test_volatile_endurance_axes_name_the_2V_write_and_the_0p1V_read(runs, tmp_path):
     fig, _, r = draw(runs["end_vol"], tmp_path)
     ax_i, ax_r = fig.axes[:2]
-    assert "ON at 2 V write, OFF at 0.1 V read" in ax_i.get_ylabel()
+    assert "ON: 2 V write, OFF: 0.1 V read" in ax_i.get_ylabel()
     assert ax_r.get_ylabel() == "ON/OFF = I(2 V) / I(0.1 V)"
     labels = lines_labelled(ax_i)
     assert "ON: I during the 2 V write (Icc 1 µA)" in labels and "compliance 1 µA" in labels

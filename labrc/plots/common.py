@@ -75,6 +75,20 @@ def si(value: float | None, unit: str, digits: int = 3) -> str:
     return f"{txt} {_PREFIX[e]}{unit}".strip()
 
 
+def num(x: float, digits: int = 3) -> str:
+    """A dimensionless number (a ratio) to ``digits`` significant digits, plainly: ``931``, ``2200``,
+    ``1.79e5`` (not ``2.2e+03``)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "−∞" if x < 0 else "n/a"
+    r = float(f"{x:.{digits}g}")
+    if r != 0 and not 1e-3 <= abs(r) < 1e5:
+        m, e = f"{r:.{digits - 1}e}".split("e")
+        m = m.rstrip("0").rstrip(".")
+        return f"{m}e{int(e)}"
+    return f"{r:g}"
+
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

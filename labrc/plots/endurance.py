@@ -12,7 +12,15 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .common import log_spaced_index, marker_size, new_figure, params, set_title, si
+from .common import (
+    log_spaced_index,
+    marker_size,
+    new_figure,
+    num,
+    params,
+    set_title,
+    si,
+)
 
 LOG_X_FROM = 200          # cycles: a log cycle axis from here on (paper style), a linear one below
 
@@ -55,7 +63,7 @@ def plot_endurance(reader) -> Figure:
     _plain_log_labels(ax_r)
     _plain_log_labels(ax_i)
     ax_i.legend(fontsize=7.5, loc="best")
-    ax_r.legend(fontsize=7.5, loc="lower left")
+    ax_r.legend(fontsize=7.5, loc="best")
     set_title(fig, reader, lab["what"] + f", {cyc.size} cycle{'s' if cyc.size != 1 else ''}")
     return fig
 
@@ -78,7 +86,7 @@ def _labels(prm: dict, nv: bool) -> dict[str, str]:
     rest = si(prm.get("rest_s"), "s")
     return {"on": f"ON: I during the {vw} write (Icc {icc})",
             "off": f"OFF: {vr} read ({rest} at 0 V after the write)",
-            "i_axis": f"|I| (A)\nON at {vw} write, OFF at {vr} read",
+            "i_axis": f"|I| (A)\nON: {vw} write, OFF: {vr} read",
             "ratio_axis": f"ON/OFF = I({vw}) / I({vr})",
             "what": f"volatile endurance: read {vr} / write {vw} {width} at Icc {icc}"}
 
@@ -115,8 +123,8 @@ def _failure(ax_i: Axes, ax_r: Axes, failure: dict | None) -> None:
 def _stats(ax: Axes, on_off: np.ndarray) -> None:
     x = on_off[np.isfinite(on_off)]
     if x.size:
-        ax.set_title(f"ON/OFF median {np.median(x):.3g}, p10 {np.percentile(x, 10):.3g}, "
-                     f"p90 {np.percentile(x, 90):.3g}", fontsize=8, loc="right")
+        ax.set_title(f"ON/OFF median {num(np.median(x))}, p10 {num(np.percentile(x, 10))}, "
+                     f"p90 {num(np.percentile(x, 90))}", fontsize=8, loc="right")
 
 
 def _plain_log_labels(ax: Axes) -> None:

@@ -7,7 +7,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from .common import new_figure, params, set_title, si, si_scale
+from .common import new_figure, num, params, set_title, si, si_scale
 
 MAX_LEGEND_SWEEPS = 5     # more sweeps than this: colour by sweep number with a colour bar
 MAX_DRAWN_SWEEPS = 400    # more than this: every k-th sweep is drawn (said in the colour bar label)
@@ -178,7 +178,7 @@ def _summary(v, i, comp, sweep) -> str:
     if "reset_v" in s:
         parts.append(f"V_RESET {si(s['reset_v'], 'V')}")
     if "on_off_0p1v" in s and np.isfinite(s["on_off_0p1v"]):
-        parts.append(f"I(0.1 V) down/up {s['on_off_0p1v']:.3g}")
+        parts.append(f"I(0.1 V) down/up {num(s['on_off_0p1v'])}")
     return ("sweep 1: " + ", ".join(parts)) if parts else ""
 
 

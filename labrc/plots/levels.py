@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .common import marker_size, new_figure, params, set_title, si, si_scale
+from .common import marker_size, new_figure, num, params, set_title, si, si_scale
 
 CMAP = "viridis"
 
@@ -97,7 +97,7 @@ def _distribution_panel(fig: Figure, ax: Axes, lv: dict, fi: float, iu: str, fg:
         ratio = lv["g_lrs"] / np.where(lv["g_hrs"] > 0, lv["g_hrs"], np.nan)
         ax.text(0.02, 0.97, f"HRS after each RESET: median {si(float(np.median(hrs)), 'S')} "
                 f"({si(float(hrs.min()), 'S')} … {si(float(hrs.max()), 'S')}, {hrs.size} reads)\n"
-                f"ON/OFF = G_LRS / G_HRS: median {np.nanmedian(ratio):.3g}", transform=ax.transAxes, va="top",
+                f"ON/OFF = G_LRS / G_HRS: median {num(np.nanmedian(ratio))}", transform=ax.transAxes, va="top",
                 fontsize=7.5, bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.7", "alpha": 0.9})
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"programming Icc ({iu})", pad=0.01)
 

@@ -105,5 +105,6 @@ def _confusion(ax: Axes, cm: np.ndarray, classes: list[str], title: str):
                     color="w" if p > 60 else "k")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(title, fontsize=10)
     return im
