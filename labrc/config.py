@@ -361,9 +361,11 @@ def connect_error(exc: BaseException, inst: InstrumentSection) -> ConnectError:
     from pyvisa.errors import LibraryError, VisaIOError
 
     res, lib = inst.resource, inst.visa_library
-    text = str(exc) or type(exc).__name__
+    text = " ".join((str(exc) or type(exc).__name__).split())   # one line, whatever the library printed
     if isinstance(exc, ConfigError):
         return ConnectError(text)
+    if type(exc).__name__ == "TranscriptError":   # visa_library = "path.jsonl@labrc" (sim_backend.transcript_replay)
+        return ConnectError(f"instrument.visa_library={lib!r}: {text}")
     if isinstance(exc, LibraryError) or "VISA implementation" in text or "Wrapper not found" in text \
             or "Could not open VISA library" in text:
         return ConnectError(f"instrument.visa_library={lib!r}: no VISA implementation could be loaded ({text.strip()}); "

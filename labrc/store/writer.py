@@ -77,6 +77,7 @@ class RunWriter:
         self = object.__new__(cls)
         self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq={}, t_offset=0.0,
                    min_free_bytes=min_free_bytes)
+        self.identity = dict(metadata.get("run") or {})
         self._journal = _Journal(self.journal_path, {"layout": LAYOUT_VERSION, **ident, "metadata": metadata,
                                                      "schema": {k: s.to_json() for k, s in schema.items()}})
         self._segment("start")  # before SWMR starts: row 0 of /entry/segments
@@ -126,6 +127,7 @@ class RunWriter:
         self = object.__new__(cls)
         self._init(run_dir, f, schema, ident, flush_interval_s, flush_rows, last_seq=last, t_offset=t_off,
                    min_free_bytes=min_free_bytes)
+        self.identity = dict(json.loads(e["metadata_json"][()]).get("run") or {})
         self._journal = _Journal(self.journal_path, None)
         self._segment(reason)
         self._event_rows(f"resumed ({reason}); last_seq={last}", "warning")
@@ -323,7 +325,7 @@ class RunWriter:
         return {
             "layout": LAYOUT_VERSION, "status": self.status, "pid": os.getpid(), "host": socket.gethostname(),
             "pid_start": _proc_start(os.getpid()), "run_id": self.run_id, "run_type": self.run_type,
-            "device": self.device, "start_time": self.start_time, "n_rows": dict(self._n_rows),
+            "device": self.device, "identity": getattr(self, "identity", {}), "start_time": self.start_time, "n_rows": dict(self._n_rows),
             "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra}
 
     # -- finalization
