@@ -74,6 +74,14 @@ class LabrcSimLibrary(SimVisaLibrary):
     def get_library_paths() -> tuple[LibraryPath, ...]:
         return (LibraryPath("labrc"),)
 
+    def __new__(cls, library_path=""):
+        """``path/transcript.jsonl@labrc`` or ``path/run.h5@labrc``: a recorded session served back
+        (:mod:`sim_backend.transcript_replay`) instead of the simulated die."""
+        if cls is LabrcSimLibrary and str(library_path).lower().endswith((".jsonl", ".h5")):
+            from .transcript_replay import TranscriptReplayLibrary
+            return TranscriptReplayLibrary(library_path)
+        return super().__new__(cls, library_path)
+
     @classmethod
     def create(cls, config: SimConfig | None = None, die=None) -> LabrcSimLibrary:
         """A new library with its own instrument (never a cached one)."""
@@ -96,7 +104,8 @@ class LabrcSimLibrary(SimVisaLibrary):
 
     @staticmethod
     def _config_from_path(path: str) -> SimConfig:
-        """``@labrc`` alone gives the default die; a ``labrc.toml`` path before the ``@`` configures it."""
+        """``@labrc`` alone gives the default die; a ``labrc.toml`` path before the ``@`` configures it
+        (a ``.jsonl``/``.h5`` path is a transcript replay, routed in ``__new__``)."""
         if path.endswith(".toml"):
             return SimConfig.from_toml(path)
         return SimConfig()
