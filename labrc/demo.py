@@ -88,7 +88,7 @@ def _campaign(runs_dir: str, cycles: int, devices: int, queue) -> None:
     """Child process: the spike-train campaign; reports its run file (or the error) through ``queue``."""
     try:
         queue.put(("ok", str(_run(Path(runs_dir), "spike-train", campaign="true", cycles=cycles, devices=devices))))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the demo with it
+    except BaseException as exc:
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -260,7 +260,7 @@ def headline_rows(runs: dict[str, Path], res, relax: dict) -> list[DemoRow]:
         comp = float(np.mean(r.stream("patterns")["node_comp"]))
     rows.append(DemoRow("spike-train patterns", "19,900 (25 devices × 199 cycles × 4)", f"{n:,}", M,
                         f"reads with the SMU at its 1 µA compliance: {100 * comp:.1f} % (their G from the measured V)"))
-    worst = lambda ro: min(ro.per_class_test_acc, key=ro.per_class_test_acc.get)  # noqa: E731
+    worst = lambda ro: min(ro.per_class_test_acc, key=ro.per_class_test_acc.get)
     for key, paper, label in (("float_", "91.8 %", "float64 readout, test accuracy"),
                               ("icc", "85.1 %", "Icc-programmed readout, test accuracy")):
         ro = getattr(res, key)
@@ -289,7 +289,7 @@ def format_rows(rows: list[DemoRow]) -> str:
     head = ("quantity", "paper", "measured", "source")
     body = [(r.quantity, r.paper, r.measured, r.source) for r in rows]
     w = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    line = lambda c: " | ".join(x.ljust(n) for x, n in zip(c, w)).rstrip()  # noqa: E731
+    line = lambda c: " | ".join(x.ljust(n) for x, n in zip(c, w)).rstrip()
     out = [line(head), "-+-".join("-" * n for n in w)] + [line(b) for b in body] + [""]
     out += [f"[{i}] {r.quantity}: {r.note}" for i, r in enumerate(rows, 1) if r.note]
     return "\n".join(out)

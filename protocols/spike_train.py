@@ -285,9 +285,9 @@ class SpikeTrain(Protocol):
             comp = res.compliance.reshape(k, rest + w)[:, rest:]
             vm = res.v_meas_v.reshape(k, rest + w)[:, rest:]
             idx = slots[:, :, None] + np.arange(nr)
-            at = lambda a: np.take_along_axis(a, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)  # noqa: E731
-            i_r, v_r = at(i), at(vm)
-            node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), at(comp).any(axis=2)
+            i_r, v_r, c_r = (np.take_along_axis(a, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)
+                             for a in (i, vm, comp))
+            node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), c_r.any(axis=2)
             node_g = node_conductance(i_r, v_r, p.read_v, p.node_g_from)
             # t = start of each pattern's window on the list grid, a function of the pattern index (not a
             # sum of list times), so a resumed campaign continues the same time axis bit for bit

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import h5py
+from test_cli import labrc
 
 from labrc.store import RunReader
-from test_cli import labrc
 
 HEADLINES = ("volatile SET voltage", "volatile ON/OFF", "volatile endurance", "volatile relaxation",
              "non-volatile SET voltage", "non-volatile ON/OFF", "non-volatile endurance", "Icc → G linear",

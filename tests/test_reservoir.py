@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from test_cli import labrc
 
 from labrc.config import Config
 from labrc.reservoir import (
@@ -22,7 +23,6 @@ from labrc.runner import run_protocol
 from labrc.store import RunReader
 from protocols import get_protocol
 from protocols.patterns import spike_mask
-from test_cli import labrc
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_the_split_takes_a_tenth_of_every_device_and_class():
         for gr in (1, 2):
             m = (y == k) & (group == gr)
             assert np.sum(m[te]) == 2 and np.sum(m[tr]) == 23        # round(0.1 × 25) of each stratum
-    tr2, te2 = stratified_split(y, group, 0.1, np.random.default_rng(1))
+    _, te2 = stratified_split(y, group, 0.1, np.random.default_rng(1))
     assert not np.array_equal(te, te2)                                # another seed, another split
 
 
