@@ -126,4 +126,4 @@ def test_dry_run_prints_the_plan_without_touching_the_instrument(station):
 
 def test_protocols_lists_parameters_with_units_and_limits(station):
     p = labrc("protocols", cwd=station)
-    assert "iv-sweep" in p.stdout and "icc_a" in p.stdout and "[1e-07, 0.105]" in p.stdout
+    assert "iv-sweep" in p.stdout and "icc_a" in p.stdout and "[100 nA, 105 mA]" in p.stdout   # SI units
