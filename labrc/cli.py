@@ -580,6 +580,43 @@ def serve_cmd(ctx, host, port, data, new_token):
         _fail(str(exc))
 
 
+@sim.command(name="fit")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the fitted device as a preset ([sim] preset_file = ... loads it).")
+@click.option("--check", is_flag=True, help="Replay every run on the fitted device and compare (labrc replay).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def fit_cmd(ctx, runs, output, check, as_json):
+    """Fit the device model to RUNS (any mix of protocols; labrc.fit): parameters ± 1 sigma, quality per run."""
+    from .fit import FitError, check_replays, fit_runs, write_preset
+    from .store import StoreError
+    cfg = _config(ctx)
+    out = Path(output) if output else None
+    if out is not None and not out.parent.is_dir():
+        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    paths = [_resolve_run(cfg, r) for r in runs]
+    try:
+        res = fit_runs(paths)
+        rows = check_replays(paths, res, cfg.data_dir) if check else []
+        if out is not None:
+            write_preset(res, out)
+    except (StoreError, FitError, ConfigError, LimitError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"sim fit: {exc.strerror or exc}: {getattr(exc, 'filename', '') or output or ''}")
+    if as_json:
+        click.echo(json.dumps({**res.to_dict(), "check": rows, "preset_file": str(out) if out else None},
+                              indent=1, default=str))
+    else:
+        click.echo(res.table())
+        for r in rows:
+            click.echo(f"check {r['run']} -> {r['replay'][:8]}  {r['name']:<34} {r['original']:>10.4g} "
+                       f"{r['replayed']:>10.4g}  z {r['z']:+.2f}")
+        if out is not None:
+            click.echo(f"preset: {out}")
+
+
 @main.command()
 def protocols():
     """List protocols with their parameters, units, defaults, limits and presets."""
@@ -841,17 +878,26 @@ def export_cmd(ctx, run_ref, fmt, streams, output):
 @click.option("--seed", type=click.IntRange(0, None), default=None, help="Die seed (default: the run's sim.seed).")
 @click.option("--device", type=click.IntRange(0, None), default=None,
               help="Device of the simulated die (default: the run's sim.device).")
+@click.option("--preset-file", type=click.Path(dir_okay=False), default=None,
+              help="Replay on this device instead: a preset written by `labrc sim fit -o`.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
-def replay(ctx, run_ref, seed, device, no_progress):
+def replay(ctx, run_ref, seed, device, preset_file, no_progress):
     """Run RUN's protocol, parameters and configuration again on the simulator (new run, replay_of = RUN's id)."""
     from .replay import replay_run
     from .runner import StoppedBeforeStart
     from .store import StoreError
     cfg = _config(ctx)
+    params = None
+    if preset_file:
+        from sim_backend.simconfig import read_preset_file
+        try:
+            params = read_preset_file(preset_file)
+        except ValueError as exc:
+            _fail(f"--preset-file: {exc}")
     try:
-        out = replay_run(_resolve_run(cfg, run_ref), cfg, seed=seed, device=device, progress=not no_progress,
-                         echo=lambda m: click.echo(m, err=True))
+        out = replay_run(_resolve_run(cfg, run_ref), cfg, seed=seed, device=device, params=params,
+                         progress=not no_progress, echo=lambda m: click.echo(m, err=True))
     except StoppedBeforeStart as exc:
         _stopped(exc)
     except (StoreError, LimitError, ConfigError) as exc:

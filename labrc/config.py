@@ -194,6 +194,19 @@ class SimSection(_Section):
     # the simulated chassis' cards as *OPT? lists them, e.g. ["SMU1", "SMUPA2", "PMU1", "CVU1"];
     # unset = the default 4200A (four SMUs, one PMU with RPMs). Checked by sim_backend.simconfig.SimConfig.
     cards: list[str] | None = None
+    # a fitted device (labrc sim fit -o device.toml): its model parameters replace the preset's; the path is
+    # relative to this labrc.toml. ``params`` replaces single parameters (sim_backend.model.params.Preset fields)
+    # on top of it; a run records the resolved numbers (metadata backend.sim.preset_params), so a replay
+    # needs neither file.
+    preset_file: str = ""
+    params: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _model_params(cls, v: dict[str, float]) -> dict[str, float]:
+        from sim_backend.simconfig import check_preset_params
+        check_preset_params(v, "sim.params")     # ValueError naming the parameter and the allowed values
+        return v
 
     @field_validator("cards")
     @classmethod
@@ -267,10 +280,27 @@ class Config(BaseModel):
             p = Path(self.source).parent / p
         return p
 
-    def sim_config(self):
-        """The simulated instrument this configuration describes."""
+    def preset_params(self) -> tuple[str, dict[str, float]]:
+        """(preset, model parameters) of the simulated die: ``sim.preset_file`` (relative to this labrc.toml)
+        under ``sim.params``; ConfigError naming sim.preset_file for a file that cannot be used."""
+        if not self.sim.preset_file:
+            return self.sim.preset, dict(self.sim.params)
+        from sim_backend.simconfig import read_preset_file
+        p = Path(self.sim.preset_file).expanduser()
+        if not p.is_absolute() and self.source:
+            p = Path(self.source).parent / p
+        try:
+            base, params = read_preset_file(p)
+        except ValueError as exc:
+            raise ConfigError(f"sim.preset_file: {exc}") from None
+        return base, {**params, **self.sim.params}
+
+    def sim_config(self, *, with_preset_file: bool = True):
+        """The simulated instrument this configuration describes (``with_preset_file=False``: the chassis
+        only, without reading sim.preset_file — what validation needs before the file's folder is known)."""
         from sim_backend.kxci import SimConfig
-        return SimConfig(preset=self.sim.preset, n_devices=self.sim.n_devices, seed=self.sim.seed,
+        preset, params = self.preset_params() if with_preset_file else (self.sim.preset, dict(self.sim.params))
+        return SimConfig(preset=preset, preset_params=params, n_devices=self.sim.n_devices, seed=self.sim.seed,
                          device_index=self.sim.device, top=self.instrument.top, bottom=self.instrument.bottom,
                          realtime_factor=self.sim.realtime_factor,
                          line_frequency_hz=float(self.sim.line_frequency_hz), load=self.sim.load,
@@ -335,7 +365,7 @@ def check_data_dir(path: Path) -> Path:
 
 def _sim_smus(cfg: "Config") -> list[int]:
     """SMU numbers of the simulated chassis this configuration builds."""
-    sc = cfg.sim_config()
+    sc = cfg.sim_config(with_preset_file=False)
     if hasattr(sc, "installed"):
         return sorted(sc.installed("SMU"))
     return list(range(1, sc.n_smus + 1))

@@ -51,8 +51,13 @@ def read_provenance(run: Path | str) -> dict[str, Any]:
 
 
 def replay_config(original: dict, current: Config | None = None, *, seed: int | None = None,
-                  device: int | None = None) -> Config:
-    """The configuration of a replay: the original's, on the simulator, with ``[data]`` from ``current``."""
+                  device: int | None = None, backend: dict | None = None,
+                  params: tuple[str, dict[str, float]] | None = None) -> Config:
+    """The configuration of a replay: the original's, on the simulator, with ``[data]`` from ``current``.
+
+    A run on a fitted device (``sim.preset_file``) replays with the model parameters it recorded
+    (``backend["sim"]["preset_params"]``), not with whatever the file holds now. ``params`` = (base preset,
+    model parameters) puts another device under the probes (a preset fitted by labrc.fit)."""
     data = dict(original)
     inst = dict(data.get("instrument") or {})
     inst["backend"] = "sim"
@@ -63,6 +68,12 @@ def replay_config(original: dict, current: Config | None = None, *, seed: int | 
         sim["seed"] = int(seed)
     if device is not None:
         sim["device"] = int(device)
+    recorded = ((backend or {}).get("sim") or {})
+    if (backend or {}).get("kind") == "sim" and recorded.get("preset_params"):
+        sim.update(preset=recorded.get("preset", sim.get("preset")), preset_file="",
+                   params=dict(recorded["preset_params"]))
+    if params is not None:
+        sim.update(preset=params[0], preset_file="", params=dict(params[1]))
     data["sim"] = sim
     if current is not None:
         data["data"] = current.data.model_dump(mode="json")
@@ -74,15 +85,16 @@ def replay_config(original: dict, current: Config | None = None, *, seed: int | 
 
 
 def replay_run(run: Path | str, current: Config | None = None, *, seed: int | None = None,
-               device: int | None = None, progress: bool = False,
-               echo: Callable[[str], None] = print):
+               device: int | None = None, params: tuple[str, dict[str, float]] | None = None,
+               progress: bool = False, echo: Callable[[str], None] = print):
     """Run the recorded run's plan again on the simulator; returns the new run's :class:`RunOutcome`.
 
+    ``params`` = (base preset, model parameters): replay on that device instead (``--preset-file``).
     Raises before any instrument command (StoreError/ReplayError for the file, ConfigError, LimitError)."""
     from protocols import get_protocol
 
     prov = read_provenance(run)
-    cfg = replay_config(prov["config"], current, seed=seed, device=device)
+    cfg = replay_config(prov["config"], current, seed=seed, device=device, backend=prov["backend"], params=params)
     cls = get_protocol(prov["protocol"])
     try:
         protocol = cls(cls.Params(**prov["parameters"]))

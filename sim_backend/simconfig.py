@@ -64,6 +64,9 @@ class SimConfig:
     pmu_top_channel: int = 1          # PMU channel wired (through its RPM) to the top electrode; bottom grounded
     cards: list[str] | None = None    # *OPT? slot entries, e.g. ["SMU1", "SMUPA2", "PMU1", "CVU1"]
     faults: dict = field(default_factory=dict)   # fault injection, see Kxci4200.faults
+    # model parameters replacing the preset's (sim_backend.model.params.Preset fields), e.g. a device fitted by
+    # `labrc sim fit` (labrc.fit); {} = the preset as it is. The die is then built by fitted_die().
+    preset_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for entry in self.options():
@@ -110,7 +113,13 @@ class SimConfig:
         refused with its name, so a typo never silently gives the default die.
         """
         data = tomllib.loads(Path(path).read_text())
-        sim, inst = data.get("sim", {}), data.get("instrument", {})
+        sim, inst = dict(data.get("sim", {})), data.get("instrument", {})
+        params = dict(sim.pop("params", {}) or {})
+        if sim.get("preset_file"):     # a preset written by `labrc sim fit`, relative to the labrc.toml
+            base, file_params = read_preset_file(Path(path).parent / str(sim.pop("preset_file")))
+            sim.setdefault("preset", base)
+            params = {**file_params, **params}
+        sim.pop("preset_file", None)
         bad = sorted(set(sim) - set(cls._SIM_KEYS))
         if bad:
             raise ValueError(f"{path}: unknown [sim] key(s) {bad}; known: {sorted(cls._SIM_KEYS)}")
@@ -126,4 +135,65 @@ class SimConfig:
         elif resource.upper().startswith("GPIB"):
             kw["gpib_resource"] = resource
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in kw.items() if k in names})
+        return cls(**{k: v for k, v in kw.items() if k in names}, preset_params=params)
+
+
+def read_preset_file(path: str | Path) -> tuple[str, dict[str, float]]:
+    """(base preset, parameters) of a device preset file (``[preset] base``, ``[params]``; labrc.fit writes it).
+
+    ValueError with one line naming the file and the key for anything else."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read the preset file ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{p}: not a TOML preset file ({exc})") from None
+    base = (data.get("preset") or {}).get("base")
+    params = data.get("params")
+    if not isinstance(base, str) or not isinstance(params, dict):
+        raise ValueError(f"{p}: a preset file needs [preset] base = \"<preset>\" and a [params] table")
+    check_preset_params(params, str(p))
+    return base, {k: float(v) for k, v in params.items()}
+
+
+def check_preset_params(params: dict, where: str = "preset_params") -> None:
+    """Every key a numeric field of the model's Preset, every value a finite number >= 0."""
+    import math
+    from dataclasses import fields as dc_fields
+
+    from .model.params import Preset
+    numeric = {f.name for f in dc_fields(Preset) if f.type in ("float", float)}
+    for k, v in params.items():
+        if k not in numeric:
+            raise ValueError(f"{where}: {k!r} is not a numeric model parameter; parameters are: {sorted(numeric)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{where}: {k} = {v!r} must be a finite number >= 0")
+
+
+def fitted_die(config: SimConfig):
+    """The die of ``config.preset`` with ``config.preset_params`` in place of the preset's values.
+
+    Devices are drawn from the base preset's random streams (sim_backend.model.params.streams keys them by
+    the preset's name), so device k of seed s is the same draw as on the plain preset; a fitted preset sets
+    the spreads of its fitted parameters to 0, so every device of the die is the fitted device."""
+    import dataclasses
+
+    from .model import PRESETS, Die, Memristor, sample_params
+    if config.preset not in PRESETS:
+        raise ValueError(f"unknown preset {config.preset!r}; allowed: {sorted(PRESETS)}")
+    check_preset_params(config.preset_params)
+    pre = dataclasses.replace(PRESETS[config.preset], **config.preset_params)
+
+    class ParamDie(Die):
+        def __init__(self) -> None:     # Die's fields, with the replaced preset
+            self.preset, self.seed, self.n_devices = pre.name, int(config.seed), int(config.n_devices)
+            self._devices = [Memristor(pre, *sample_params(pre, self.seed, k)) for k in range(self.n_devices)]
+
+        def describe(self) -> dict:
+            d = super().describe()
+            d["preset_params"] = dataclasses.asdict(pre)
+            d["replaced"] = dict(config.preset_params)
+            return d
+
+    return ParamDie()
