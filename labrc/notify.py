@@ -35,9 +35,9 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import Config, NotifySection
 
@@ -153,7 +153,7 @@ class StallWatch:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="labrc-stall-watch")
 
     @classmethod
-    def start(cls, cfg: Config) -> "StallWatch | None":
+    def start(cls, cfg: Config) -> StallWatch | None:
         """Start watching (None when no target wants stalls)."""
         if not Notifier(cfg.notify).wants("stall"):
             return None
@@ -245,7 +245,7 @@ def notify_run_end(cfg: Config, run_dir: Path, status: str, reason: str, safe: d
     except Exception as exc:  # noqa: BLE001 - the run's outcome is already decided; say it and go on
         try:
             log(f"notifications failed: {type(exc).__name__}: {exc}", "warning")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - not even the log takes it: the run must still end as decided
             pass
 
 

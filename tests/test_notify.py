@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from helpers_proc import labrc, start, wait_until
+
 from labrc.notify import end_kinds
 from labrc.store import RunReader, list_runs
 
@@ -26,7 +26,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
+            def do_POST(self):
                 n = int(self.headers.get("Content-Length", 0))
                 outer.bodies.append(json.loads(self.rfile.read(n) or b"{}"))
                 self.send_response(200)
@@ -76,7 +76,7 @@ def test_a_completed_run_tells_the_command_and_the_url(tmp_path, receiver):
 
 
 def test_a_device_failure_is_told_as_such(tmp_path, receiver):
-    lines, events, _ = notify_run(tmp_path, receiver, "volatile-endurance", "--cycles", "5000", "--set",
+    lines, _events, _ = notify_run(tmp_path, receiver, "volatile-endurance", "--cycles", "5000", "--set",
                                   'sim.faults={device={kind="short",at_execute=4}}', expect=3)
     assert kinds(lines) == ["device_failure"]
     assert receiver.bodies[-1]["title"] == "labrc: device_failure" and "stuck ON" in receiver.bodies[-1]["message"]

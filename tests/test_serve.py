@@ -13,12 +13,11 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
-
 from helpers_proc import labrc, labrc_cmd, start, wait_until
+
 from labrc.store import RunReader, list_runs
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -107,7 +106,7 @@ const x = g._fullData[0].x; return x && x.length ? [x.length, x[x.length - 1]] :
 
 
 def test_the_run_list_loads(site, browser):
-    root, data, _, srv = site
+    _root, _data, _, srv = site
     browser.get(srv.url + "/")
     row = until(browser, lambda d: d.execute_script(
         "const r = document.querySelector('#runs tbody tr'); return r ? r.innerText : null"), "a run in the list")
@@ -165,7 +164,7 @@ def test_a_live_endurance_page_grows_and_stops_from_the_page(site, browser):
 
 
 def test_a_stop_without_the_token_is_refused_and_changes_nothing(site):
-    root, data, _, srv = site
+    _root, data, _, srv = site
     ref = list_runs(data)[0]["run_dir"].name
     before = {p: p.stat().st_mtime_ns for p in data.rglob("*") if p.is_file()}
     assert srv.request("POST", f"/api/run/{ref}/stop")[0] == 403
@@ -215,13 +214,13 @@ def test_a_loopback_server_refuses_another_host_name(site):
 def test_a_non_local_bind_without_a_token_is_refused_at_start_up(tmp_path):
     env = _env(tmp_path / "no-config")
     p = subprocess.run(labrc_cmd() + ["serve", "--host", "0.0.0.0", "--port", "0", "--data", str(tmp_path)],
-                       capture_output=True, text=True, timeout=30, env=env)
+                       capture_output=True, text=True, timeout=30, env=env, check=False)
     assert p.returncode == 2 and "needs an access token" in p.stderr and "refusing to start" in p.stderr
     assert not (tmp_path / "no-config" / "labrc" / "serve.token").exists()
 
 
 def test_the_generated_token_is_stored_0600_and_printed_once(site, tmp_path):
-    root, data, cfg_home, srv = site
+    _root, data, cfg_home, srv = site
     f = cfg_home / "labrc" / "serve.token"
     assert srv.token and f.read_text().strip() == srv.token and (f.stat().st_mode & 0o777) == 0o600
     again = Server(data, cfg_home)

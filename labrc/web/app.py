@@ -41,8 +41,7 @@ from .security import TOKEN_COOKIE, TOKEN_HEADER, resolve_run_dir, token_ok
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-PUSH_S = 1.0               # live pages get news at least this often (the issue asks for <= 2 s)
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1", "127.0.0.1:*"]
+PUSH_S = 2.0               # live pages get news this often (the issue: at least every 2 s); measured cost below
 
 
 class TokenGate:
@@ -108,7 +107,7 @@ def create_app(data_dir: Path, token: str, local: bool = True) -> Starlette:
         d = await run_in_threadpool(run_dir_of, request)
         if d is None:
             return JSONResponse({"error": "no such run in the data directory"}, status_code=404)
-        _, payload = await run_in_threadpool(live.get(d).snapshot)
+        _, payload, _ = await run_in_threadpool(live.get(d).snapshot)
         return Response(payload, media_type="application/json")
 
     async def api_run_stream(request: Request) -> Response:
@@ -120,11 +119,11 @@ def create_app(data_dir: Path, token: str, local: bool = True) -> Starlette:
         async def gen():
             seen = -1
             while True:
-                version, payload = await run_in_threadpool(lr.snapshot)
+                version, payload, status = await run_in_threadpool(lr.snapshot)
                 if version != seen and payload:
                     seen = version
                     yield {"event": "update", "data": payload}
-                    if json.loads(payload)["summary"]["status"] != "running":
+                    if status != "running":
                         yield {"event": "end", "data": "{}"}
                         return
                 await asyncio.sleep(PUSH_S)

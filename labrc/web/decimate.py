@@ -109,4 +109,4 @@ class LogEnvelope:
     @staticmethod
     def buckets_for(n: int, head: int = 400, per_decade: int = 300) -> int:
         """How many buckets ``n`` rows need (the memory bound, stated)."""
-        return 0 if n <= head else int(math.ceil(math.log10(n / head) * per_decade)) + 1
+        return 0 if n <= head else math.ceil(math.log10(n / head) * per_decade) + 1

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -166,20 +167,20 @@ class LiveRun:
         self._key: tuple | None = None
         self.version = 0
         self.payload = ""              # JSON text of the newest snapshot
+        self.status: str | None = None  # its run status
 
-    def snapshot(self) -> tuple[int, str]:
-        """(version, JSON payload); the version changes only when what the page shows changed."""
+    def snapshot(self) -> tuple[int, str, str | None]:
+        """(version, JSON payload, status); the version changes only when what the page shows changed."""
         with self._lock:
             now = time.monotonic()
             if now - self._checked >= MIN_REFRESH_S:
                 self._checked = now
                 self._refresh()
-            return self.version, self.payload
+            return self.version, self.payload, self.status
 
     def _refresh(self) -> None:
         key = _mtimes(self.run_dir)
-        status_before = json.loads(self.payload)["summary"]["status"] if self.payload else None
-        if key == self._key and status_before != "running":
+        if key == self._key and self.status != "running":
             return
         summary = summarize(self.run_dir, self.root, self._rate)
         if summary is None:
@@ -198,7 +199,7 @@ class LiveRun:
             except StoreError as exc:
                 summary["damaged"] = str(exc)
         payload = json.dumps({"summary": summary, "figure": figure, "events": events}, default=_json_default)
-        self._key = key
+        self._key, self.status = key, summary["status"]
         if payload != self.payload:
             self.payload = payload
             self.version += 1
@@ -207,12 +208,12 @@ class LiveRun:
 def _json_default(o: Any) -> Any:
     import numpy as np
     if isinstance(o, np.ndarray):
-        return [None if isinstance(v, float) and v != v else v for v in o.tolist()]
+        return [None if isinstance(v, float) and math.isnan(v) else v for v in o.tolist()]
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):
         v = float(o)
-        return None if v != v else v
+        return None if math.isnan(v) else v
     if isinstance(o, Path):
         return str(o)
     return str(o)
