@@ -155,3 +155,21 @@ def test_bad_run_files_get_one_line_never_a_traceback(tmp_path):
     assert r.exit_code == 2 and "different protocols" in r.output
     r = _cli("replay", str(tmp_path / "trunc" / "run.h5"), cwd=tmp_path)      # and from the console command
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_hardware_run_replays_on_the_simulator_with_its_sim_section(tmp_path):
+    """A run made through the visa backend (here against a recorded session: no simulator involved) has no
+    simulator state; its replay runs the same plan on the [sim] section its configuration carried."""
+    from test_transcript_replay import CASES, replay
+    transcript = Path(__file__).parent / "transcripts" / "icc-set.jsonl"
+    hw = replay("icc-set", transcript, tmp_path / "hw")
+    assert hw.status == "completed", hw.reason
+    out = replay_run(hw.path, _cfg(tmp_path / "sim", "sim.device=2"), echo=lambda m: None)
+    assert out.status == "completed", out.reason
+    with RunReader(hw.path) as a, RunReader(out.path) as b:
+        assert a.metadata["backend"]["kind"] == "visa" and b.metadata["backend"]["kind"] == "sim"
+        assert b.metadata["replay_of"] == a.run_id and b.metadata["parameters"] == a.metadata["parameters"]
+        assert b.metadata["config"]["sim"]["device"] == a.metadata["config"]["sim"]["device"] == 0
+        assert b.n_rows("levels") == a.n_rows("levels") == CASES["icc-set"]["n_levels"]
+    cmp = compare_runs(hw.path, out.path, figure=False)     # the model against what the recording answered
+    assert cmp.row("slope").a is not None and cmp.row("slope").b is not None
