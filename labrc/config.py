@@ -314,7 +314,9 @@ class Config(BaseModel):
         return self.model_dump(mode="json")
 
 
-RUN_DIR_RESERVE = 96   # bytes a run adds below data.dir: "<UTC time>_<type>_<device>_<id>/run.journal" and margin
+# bytes a run adds below data.dir: "/<UTC time 16>_<type ≤ 16>_<sample ≤ 40>_<device ≤ 40>_<id 8>" (≤ 125)
+# + "/run.h5.compact.tmp" (19), rounded up
+RUN_DIR_RESERVE = 160
 
 
 def _exists(p: Path) -> bool:

@@ -105,32 +105,6 @@ def replay_run(run: Path | str, current: Config | None = None, *, seed: int | No
 
 
 def _run_linked(cfg: Config, protocol, extra: dict, *, progress: bool, echo: Callable[[str], None]):
-    """:func:`labrc.runner.run_protocol` with ``extra`` keys in the new file's metadata.
-
-    The runner has no hook for extra metadata, so this is its few lines of set-up with the metadata
-    extended; everything that matters (the loop, the safe state, the status) is the runner's own
-    ``_execute``. Keep in step with run_protocol (a ``metadata=`` parameter there would replace this)."""
-    from . import runner as R
-
-    protocol.validate(cfg.limits)
-    plan = protocol.plan()
-    stop = R.active() or R.StopFlag()
-    if stop():
-        raise R.StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; no run was made")
-    station = R.connect(cfg)
-    instr, backend = station.instr, station.backend
-    identity, warning = R.run_identity(cfg)
-    if warning:
-        echo(warning)
-    try:
-        meta = {**R._metadata(cfg, protocol, plan, instr, backend, identity), **extra}
-        writer = R.RunWriter.create(cfg.data_dir, protocol.run_type, R.run_label(identity), protocol.schema(), meta,
-                                    flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows,
-                                    min_free_bytes=cfg.data.min_free_bytes)
-    except BaseException:
-        instr.shutdown()
-        raise
-    if cfg.instrument.transcript:
-        instr.start_transcript(writer.run_dir / R.TRANSCRIPT_NAME)
-    echo(f"replay of {extra.get('replay_of', '?')}: {writer.run_dir}")
-    return R._execute(cfg, protocol, plan, station, writer, {"start_block": 0}, progress, stop, echo)
+    """:func:`labrc.runner.run_protocol` with ``extra`` keys (``replay_of`` …) in the new file's metadata."""
+    from .runner import run_protocol
+    return run_protocol(cfg, protocol, progress=progress, echo=echo, metadata=extra)

@@ -196,8 +196,12 @@ def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backen
 
 
 def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
-                 stop: StopFlag | None = None, echo: Callable[[str], None] = print) -> RunOutcome:
-    """Run ``protocol`` on the configured instrument and stream it to a new run file."""
+                 stop: StopFlag | None = None, echo: Callable[[str], None] = print,
+                 metadata: dict | None = None) -> RunOutcome:
+    """Run ``protocol`` on the configured instrument and stream it to a new run file.
+
+    ``metadata``: extra top-level keys for the run's provenance (e.g. ``replay_of``); they cannot
+    replace the keys the runner writes."""
     protocol.validate(cfg.limits)                 # refuse before any command and before any file
     plan = protocol.plan()
     stop = stop or active() or StopFlag()
@@ -209,8 +213,12 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     if warning:
         echo(warning)
     try:
+        meta = _metadata(cfg, protocol, plan, instr, backend, identity)
+        clash = set(metadata or {}) & set(meta)
+        if clash:
+            raise ValueError(f"metadata keys {sorted(clash)} are the runner's own")
         writer = RunWriter.create(cfg.data_dir, protocol.run_type, run_label(identity), protocol.schema(),
-                                  _metadata(cfg, protocol, plan, instr, backend, identity),
+                                  {**meta, **(metadata or {})},
                                   flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows,
                                   min_free_bytes=cfg.data.min_free_bytes)
     except BaseException:

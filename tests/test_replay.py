@@ -105,7 +105,7 @@ def test_replay_show_and_compare_from_the_command_line(tmp_path):
     orig = _run(tmp_path / "data", "volatile-endurance", cycles=200)
     r = _cli("replay", str(orig), "--no-progress", cwd=tmp_path)      # the console command itself
     assert r.returncode == 0, r.stderr
-    assert "replay of " in r.stderr and r.stderr.count("result: completed") == 1
+    assert "run: " in r.stderr and r.stderr.count("result: completed") == 1
     new = Path(r.stdout.split("completed: ", 1)[1].strip())
     with RunReader(orig) as a:
         rid = a.run_id

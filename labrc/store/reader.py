@@ -116,6 +116,19 @@ class RunReader:
         g = self._group(name)
         return {c.name: g[c.name][n - 1].tolist() for c in self.schema[name].columns}
 
+    def read(self, name: str, start: int = 0, stop: int | None = None, step: int = 1,
+             columns: tuple[str, ...] | list[str] | None = None) -> dict[str, np.ndarray]:
+        """Rows ``start:stop:step`` of ``columns`` (default all) of a stream, inside its valid prefix —
+        for live views that read only what is new, or a decimated stride, without loading the stream."""
+        n = self._valid_n(name)
+        g = self._group(name)
+        stop = n if stop is None else min(int(stop), n)
+        cols = list(columns) if columns is not None else [c.name for c in self.schema[name].columns]
+        unknown = set(cols) - {c.name for c in self.schema[name].columns}
+        if unknown:
+            raise StoreError(f"stream {name!r} has no column(s) {sorted(unknown)}")
+        return {c: g[c][int(start):stop:max(1, int(step))] for c in cols}
+
     def units(self, name: str) -> dict[str, str]:
         g = self._group(name)
         return {c.name: _s(g[c.name].attrs["units"]) for c in self.schema[name].columns}

@@ -92,16 +92,17 @@ class EnduranceSource:
         n = reader.n_rows("cycles")
         if n <= self.rows:
             return False
-        g = reader._group("cycles")      # RunReader has no public row-range read yet (see the report of issue 15)
+        has_ref = "on_off_ref" in {c.name for c in reader.schema["cycles"].columns}
+        cols = ("seq", self.on_col, "i_read_before", "on_off", "fail") + (("on_off_ref",) if has_ref else ())
         for a in range(self.rows, n, READ_BLOCK):
-            b = min(n, a + READ_BLOCK)
-            seq = g["seq"][a:b]
+            g = reader.read("cycles", a, min(n, a + READ_BLOCK), columns=cols)
+            seq = g["seq"]
             thr = np.full(seq.size, self.floor)
-            if self.frac > 0 and "on_off_ref" in g:
-                thr = np.maximum(np.where(seq >= self.ref_n, self.frac * g["on_off_ref"][a:b], 0.0), self.floor)
+            if self.frac > 0 and has_ref:
+                thr = np.maximum(np.where(seq >= self.ref_n, self.frac * g["on_off_ref"], 0.0), self.floor)
             self.env.add(seq.astype(np.float64) + 1.0,
-                         {"on": _pos(g[self.on_col][a:b]), "off": _pos(g["i_read_before"][a:b]),
-                          "ratio": _pos(g["on_off"][a:b]), "thr": _pos(thr)}, g["fail"][a:b])
+                         {"on": _pos(g[self.on_col]), "off": _pos(g["i_read_before"]),
+                          "ratio": _pos(g["on_off"]), "thr": _pos(thr)}, g["fail"])
         self.rows = n
         return True
 
@@ -177,11 +178,11 @@ class EnduranceSource:
 def read_strided(reader, stream: str, cols: tuple[str, ...], max_rows: int = MAX_ROWS) -> dict[str, np.ndarray]:
     """At most ``max_rows`` rows of ``cols``, evenly strided over the valid prefix (the first and the newest kept)."""
     n = reader.n_rows(stream)
-    g = reader._group(stream)
     step = max(1, math.ceil(n / max_rows))
-    out = {c: g[c][0:n:step] for c in cols}
+    out = reader.read(stream, 0, n, step, columns=cols)
     if n and step > 1 and (n - 1) % step:
-        out = {c: np.concatenate([a, g[c][n - 1:n]]) for c, a in out.items()}
+        last = reader.read(stream, n - 1, n, columns=cols)
+        out = {c: np.concatenate([a, last[c]]) for c, a in out.items()}
     return out
 
 
