@@ -40,6 +40,7 @@ class Memristor:
         self._forced: str | None = None
         self._c = 1e-6              # compliance of the segment being applied (sizes a stuck-ON filament)
         self._g_last = G_ON_THR_S   # bridge at the end of the last SET: OFF again below 30 % of it
+        self.vectorized = True      # False: segment by segment (the reference the fast paths are tested against)
 
     # ---------------------------------------------------------------- public helpers
     @property
@@ -221,10 +222,152 @@ class Memristor:
             self.gv = float(gv[j - 1])
             g_out[:j] = gv[:j] + gd
             self.age_s += float(dt[:j].sum())
-        for s in range(j, v.size):
-            g_out[s] = self._grow_segment(float(v[s]), float(dt[s]), c)
-            goff_out[s] = self.g_off_eff
+        s = j
+        while s < v.size:     # the rest in vectorized stretches between switching events
+            q = 0
+            if self.vectorized:
+                if c > p.i_lat_a:
+                    q = self._runaway_stretch(v[s:], dt[s:], c, g_out[s:], goff_out[s:])
+                elif self.on or self.stable:
+                    q = self._creep_stretch(v[s:], dt[s:], c, g_out[s:], goff_out[s:])
+            if q == 0:         # a switching event (c2c draw, count) or a case the stretches leave out
+                g_out[s] = self._grow_segment(float(v[s]), float(dt[s]), c)
+                goff_out[s] = self.g_off_eff
+                q = 1
+            s += q
         return g_out, goff_out
+
+    # ---------------------------------------------------------------- vectorized stretches of _grow_segment
+    def _gd_at(self, ages: np.ndarray) -> np.ndarray:
+        """Drift filament at the given ages (as the ``gd`` property, vectorized)."""
+        if self.gd_p <= 0.0 or self.failed == "stuck_on":
+            return np.full(ages.size, self.gd_p)
+        p = self.p
+        return kn.drift(self.gd_p, ages, self.stable, p.nu_1ms, p.t0_drift_s, p.t_sub_s)
+
+    def _creep_stretch(self, v, dt, c: float, g_out, goff_out) -> int:
+        """Consecutive non-runaway segments (c ≤ i_lat) of an ON device without a switching event, all at once.
+
+        Each segment maps the bridge at its start to the bridge at its end exactly as :meth:`_grow_segment`
+        does (free growth, compliance creep, leakage-held growth); the maps are applied in sequence by
+        solving the whole chain ``x[s+1] = M_s(x[s])`` with Newton's method: its Jacobian is bidiagonal, so
+        each step is an affine recurrence, solved by a prefix scan (:func:`_affine_scan`). Converged to
+        ~1e-14 relative, i.e. equal to the segment-by-segment loop up to float rounding. Stops before the
+        first segment that reaches its target from below (an event: c2c draw, count) and returns how many
+        segments it applied (0: let :meth:`_grow_segment` take the next one)."""
+        p = self.p
+        n = v.size
+        ages = np.cumsum(np.r_[self.age_s, dt])              # sequential sums, as age_s += dt
+        gd0, gd1 = self._gd_at(ages[:-1]), self._gd_at(ages[1:])
+        goff = self.g_off_eff
+        a = self.growth_factor()
+        io = kn.i_off(goff, p.v_nl_v, v)
+        k = kn.rate(v, p.v_k_v, p.tau_g1_s, a)
+        g_hit = np.maximum((c - io) / v - gd0, 0.0)
+        creep_ok = self.failed != "stuck_on"
+        gb, vth = p.g_b_s, p.v_th_v
+        cc, goffv = np.full(n, c), np.full(n, goff)
+
+        def step(lo, x):
+            """The segment maps of segments lo… at their start values x: (end values, hit, free)."""
+            sl = slice(lo, None)
+            vv, dd, gd, ii = v[sl], dt[sl], gd0[sl], io[sl]
+            big = x + gd
+            free = big * vv + ii < c
+            g_f, t_hit = kn.free_growth(x, vv, dd, k[sl], gb, g_hit[sl])
+            v0 = np.abs(self._v_at_current(big, goffv[sl], cc[sl], vv))
+            i_f = np.maximum(c - kn.i_off(goff, p.v_nl_v, v0), 0.0)
+            leak = (i_f < 0.5 * c) & (v0 >= vth)
+            x_leak = gb - (gb - x) * np.exp(-kn.rate(v0, p.v_k_v, p.tau_g1_s, a) * dd)
+            crp = ~leak & (i_f > 0) & (big * vth < i_f) & creep_ok
+            x_cr = np.maximum(kn.creep(big, v0, dd, i_f, a, gb, p.v_k_v, p.tau_g1_s, vth) - gd, x)
+            y = np.where(free, g_f, np.where(leak, x_leak, np.where(crp, x_cr, x)))
+            return y, free & np.isfinite(t_hit), free
+
+        # Newton on the chain, the Jacobian's sub-diagonal d by secants (exact for the linear free growth);
+        # only the part after the converged prefix is recomputed
+        x = np.full(n + 1, self.gv)
+        y, hit, free = np.empty(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        ok = np.zeros(n, dtype=bool)
+        d = d_free = np.exp(-k * dt)           # free growth is linear: g_b − (g_b − x)·e^{−k·dt}
+        d_first = True
+        x_old = y_old = None
+        lo = 0
+        for _ in range(60):
+            y[lo:], hit[lo:], free[lo:] = step(lo, x[lo:-1])
+            r = y[lo:] - x[lo + 1:]
+            ok[lo:] = np.abs(r) <= 1e-14 * np.abs(y[lo:]) + 1e-30
+            if d_first:                          # one finite difference, then secants
+                hx = 1e-7 * x[:-1] + 1e-18
+                d = np.where(free, d, (step(0, x[:-1] + hx)[0] - y) / hx)
+                d_first = False
+            else:
+                dx = x[lo:-1] - x_old
+                sec = np.abs(dx) > 1e-13 * np.abs(x[lo:-1]) + 1e-30
+                d[lo:] = np.where(free[lo:], d_free[lo:],
+                                  np.where(sec, (y[lo:] - y_old) / np.where(sec, dx, 1.0), d[lo:]))
+            f = int(np.argmin(ok)) if not ok.all() else n
+            h = int(np.argmax(hit)) if hit.any() else n
+            if f == n or h <= f:
+                break
+            x_old, y_old = x[f:-1].copy(), y[f:].copy()
+            x[f + 1:] += _affine_scan(d[f:], r[f - lo:])
+            lo = f
+        x[1:] = y
+        bad = ~ok | hit
+        q = int(np.argmax(bad)) if bad.any() else n
+        if q == 0:
+            return 0
+        self.gv = float(x[q])
+        self.age_s = float(ages[q])
+        g_out[:q] = x[1:q + 1] + gd1[:q]
+        goff_out[:q] = goff
+        self._c = c
+        in_c = np.flatnonzero(~free[:q])
+        if in_c.size:                     # on and the last SET level are set by the segments in compliance
+            self.on = True
+            self._g_last = max(float(x[in_c[-1] + 1]), G_ON_THR_S)
+        return q
+
+    def _runaway_stretch(self, v, dt, c: float, g_out, goff_out) -> int:
+        """Consecutive runaway segments (c > i_lat) in which the filament carries more than i_lat, all at once:
+        each one re-draws the compliance-limited filament as :meth:`_drift_set` does (4 normals per segment,
+        in the same order). Stops before the first segment that would count a cycle, skip the re-draw (a
+        much bigger filament) or fall below i_lat; returns how many segments it applied."""
+        p, pre = self.p, self._pre
+        if self.failed is not None:
+            return 0
+        n = v.size
+        gv = self.gv
+        gd_now = self.gd
+        w_hrs = 1.0 + pre.wear_hrs * max(float(self.wear(False)), float(self.wear(True)))
+        f_lrs = 1.0 - pre.wear_lrs * float(self.wear(True))
+        state = self._rng.bit_generator.state
+        z = self._rng.standard_normal((n, 4))
+        self._rng.bit_generator.state = state
+        k_hrs = np.r_[self.k_hrs, np.exp(pre.cc_hrs * z[:, 3])]           # before / after each segment
+        goff_b = p.g_off_s * k_hrs[:-1] * w_hrs
+        limit = np.minimum(np.maximum(c - kn.i_off(goff_b, p.v_nl_v, p.v_c_v), 0.0) / p.v_c_v * p.g_set_factor
+                           * f_lrs, p.g_max_s) if math.isfinite(c) else np.full(n, p.g_max_s)
+        g_new = np.minimum(limit * np.exp(pre.cc_g_set * z[:, 0]), p.g_max_s)
+        gd_p = np.maximum(g_new - gv, 0.0)
+        stable = gd_p >= p.g_crit_s
+        gd_start = np.r_[gd_now, gd_p[:-1]]                               # age 0 after each re-draw
+        st_before = np.r_[self.stable, stable[:-1]]
+        io = kn.i_off(goff_b, p.v_nl_v, v)
+        good = ((gv + gd_start) * v + io >= p.i_lat_a) & (gd_start < 2.0 * limit) & ~(stable & ~st_before)
+        q = int(np.argmin(good)) if not good.all() else n
+        if q == 0:
+            return 0
+        self._rng.standard_normal((q, 4))                                 # consume the q draws
+        zl = z[q - 1]
+        self.k_grow, self.k_tau, self.k_hrs = (math.exp(pre.cc_tau_g * zl[1]), math.exp(pre.cc_tau_v * zl[2]),
+                                               math.exp(pre.cc_hrs * zl[3]))
+        self.gd_p, self.age_s, self.stable = float(gd_p[q - 1]), 0.0, bool(stable[q - 1])
+        self._c, self.on = c, True
+        g_out[:q] = gv + gd_p[:q]
+        goff_out[:q] = p.g_off_s * k_hrs[1:q + 1] * w_hrs
+        return q
 
     def _grow_segment(self, v: float, dt: float, c: float) -> float:
         p = self.p
@@ -316,7 +459,7 @@ class Memristor:
         p, pre = self.p, self._pre
         i_free = g * v + kn.i_off(goff, p.v_nl_v, v)
         comp = np.abs(i_free) > icc
-        i = np.where(comp, np.sign(v) * icc, i_free)
+        i = np.where(comp, np.sign(v) * np.where(comp, icc, 0.0), i_free)   # no sign(0)·inf
         v_dev = v.copy()
         if comp.any():
             v_dev[comp] = self._v_at_current(g[comp], goff[comp], icc[comp], v[comp])
@@ -341,6 +484,18 @@ class Memristor:
             if it % 2 and np.all(f <= 1e-9 * i):
                 break
         return np.sign(v_prog) * x
+
+
+def _affine_scan(d: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """e[1:] of the recurrence e[0] = 0, e[s+1] = d[s]·e[s] + r[s], by prefix composition of the affine maps
+    (log2 n vectorized doubling steps; no division, so no under/overflow of running products)."""
+    a, b = d.astype(np.float64, copy=True), r.astype(np.float64, copy=True)
+    sh = 1
+    while sh < a.size:
+        b[sh:] = a[sh:] * b[:-sh] + b[sh:]
+        a[sh:] = a[sh:] * a[:-sh]
+        sh *= 2
+    return b
 
 
 def validate(v_v, dt_s, icc_a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -48,9 +48,12 @@ def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float)
     amp = a * np.maximum(g_b - g0, 0.0) * np.exp(-1.0 / v_k) / tau_g1
     target = np.logaddexp(_ln_f(u0), np.log(np.maximum(amp * v_k * t / np.maximum(i_f, 1e-30), 1e-300)))
     u = u0.copy()
-    for _ in range(8):        # Newton on ln F(u) = target (convex, decreasing in u)
+    for it in range(8):       # Newton on ln F(u) = target (convex, decreasing in u)
         h = _ln_f(u) - target
-        u = np.maximum(u - h / -(1.0 + 1.0 / u + 1.0 / (u + 2.0)), u_min)
+        step = h / (1.0 + 1.0 / u + 1.0 / (u + 2.0))
+        u = np.maximum(u + step, u_min)
+        if it % 2 and np.all(np.abs(step) <= 1e-12 * u):   # quadratic: the remaining steps change ≤ 1 ulp
+            break
     u = np.minimum(u, u0)
     return np.where(u < u0, i_f / (v_k * u), g0)
 
