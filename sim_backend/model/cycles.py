@@ -54,19 +54,21 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
     kw = kn.rate(vw, p.v_k_v, p.tau_g1_s, grow)
     g_hit = np.maximum((c - io_w) / vw, 0.0)
 
-    def write(g_start):
+    i_f = np.maximum(c - io_w, 0.0)
+
+    def write(g_start, g_init):
         g, t_hit = kn.free_growth(g_start, vw, dtw, kw, p.g_b_s, g_hit)
         hit = np.isfinite(t_hit)
-        i_f = np.maximum(c - io_w, 0.0)
         g_c = kn.creep(g, vw, np.where(hit, dtw - np.where(hit, t_hit, 0.0), 0.0), i_f, grow, p.g_b_s,
-                       p.v_k_v, p.tau_g1_s, p.v_th_v)
-        return np.where(hit & (g * p.v_th_v < i_f), np.maximum(g_c, g), g), hit
+                       p.v_k_v, p.tau_g1_s, p.v_th_v, g_init)
+        return np.where(hit & (g * p.v_th_v < i_f), np.maximum(g_c, g), g), hit, g_c
 
-    g_w = np.zeros(m)
+    g_w, g_c = np.zeros(m), None
+    start0 = np.array([dev.gv * math.exp(-t_pre_all / tau_before[0])])
+    decay = np.exp(-t_post_all / tau_after[:-1] - t_pre_all / tau_before[1:])
     for _ in range(4):         # fixed point: the bridge left by write i-1 at the start of write i
-        start = np.r_[dev.gv * math.exp(-t_pre_all / tau_before[0]),
-                      g_w[:-1] * np.exp(-t_post_all / tau_after[:-1] - t_pre_all / tau_before[1:])]
-        g_w, hit = write(start)
+        start = np.concatenate([start0, g_w[:-1] * decay])
+        g_w, hit, g_c = write(start, g_c)      # the creep's Newton starts from the previous iterate
     src = np.r_[dev.gv, g_w[:-1] * np.exp(-t_post_all / tau_after[:-1])]   # bridge at the start of each cycle
     # every write must bring the device from below its compliance to it (one volatile cycle each)
     if not hit.all() or np.any(start * vw + io_w >= c):

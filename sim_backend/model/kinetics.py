@@ -39,15 +39,20 @@ def _ln_f(u):
     return -u - np.log(u) - np.log(u + 2.0)
 
 
-def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float):
+def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float, g_init=None):
     """Total filament conductance after ``t`` in compliance (current ``i_f`` through the filament), starting
-    at conductance ``g0`` and device voltage ``v0`` (= i_f/g0); bridge part grows, never below v_th."""
+    at conductance ``g0`` and device voltage ``v0`` (= i_f/g0); bridge part grows, never below v_th.
+
+    ``g_init``: a guess of the result (e.g. from a previous iteration of a caller's fixed point) to start
+    Newton from; the root is the same (ln F is convex and decreasing: Newton converges from either side),
+    only fewer steps are needed."""
     g0, v0, t, i_f, a = (np.asarray(x, dtype=np.float64) for x in (g0, v0, t, i_f, a))
     u_min = v_th / v_k
     u0 = np.maximum(v0 / v_k, u_min)
     amp = a * np.maximum(g_b - g0, 0.0) * np.exp(-1.0 / v_k) / tau_g1
     target = np.logaddexp(_ln_f(u0), np.log(np.maximum(amp * v_k * t / np.maximum(i_f, 1e-30), 1e-300)))
-    u = u0.copy()
+    u = u0.copy() if g_init is None else \
+        np.clip(np.asarray(i_f, dtype=np.float64) / (v_k * np.maximum(g_init, 1e-30)), u_min, u0)
     for it in range(8):       # Newton on ln F(u) = target (convex, decreasing in u)
         h = _ln_f(u) - target
         step = h / (1.0 + 1.0 / u + 1.0 / (u + 2.0))
