@@ -270,7 +270,7 @@ class Memristor:
 
         def step(lo, x):
             """The segment maps of segments lo… at their start values x: (end values, hit, free)."""
-            sl = slice(lo, None)
+            sl = slice(lo, lo + x.size)
             vv, dd, gd, ii = v[sl], dt[sl], gd0[sl], io[sl]
             big = x + gd
             free = big * vv + ii < c
@@ -287,6 +287,15 @@ class Memristor:
         # Newton on the chain, the Jacobian's sub-diagonal d by secants (exact for the linear free growth);
         # only the part after the converged prefix is recomputed
         x = np.full(n + 1, self.gv)
+        big0 = self.gv + gd0[0]
+        if big0 * v[0] + io[0] >= c and creep_ok:
+            # starting guess: the creep of the first segment continued over the whole stretch (the law
+            # integrated with its rate frozen at the start; the chain's Newton then corrects it)
+            v00 = float(np.abs(self._v_at_current(np.array([big0]), goffv[:1], cc[:1], v[:1]))[0])
+            i_f0 = max(c - float(kn.i_off(goff, p.v_nl_v, v00)), 0.0)
+            if i_f0 >= 0.5 * c and big0 * vth < i_f0:
+                x[1:] = np.maximum(kn.creep(np.full(n, big0), v00, ages[1:] - ages[0], i_f0, a, gb, p.v_k_v,
+                                            p.tau_g1_s, vth) - gd0, self.gv)
         y, hit, free = np.empty(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         ok = np.zeros(n, dtype=bool)
         d = d_free = np.exp(-k * dt)           # free growth is linear: g_b − (g_b − x)·e^{−k·dt}
@@ -310,6 +319,9 @@ class Memristor:
             h = int(np.argmax(hit)) if hit.any() else n
             if f == n or h <= f:
                 break
+            hi = min(f + 32, n)     # the front: derivatives by finite differences (secants fail at kinks)
+            hx = 1e-10 * x[f:hi] + 1e-24
+            d[f:hi] = (step(f, x[f:hi] + hx)[0] - y[f:hi]) / hx
             x_old, y_old = x[f:-1].copy(), y[f:].copy()
             x[f + 1:] += _affine_scan(d[f:], r[f - lo:])
             lo = f
