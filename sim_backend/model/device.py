@@ -268,6 +268,8 @@ class Memristor:
         gb, vth = p.g_b_s, p.v_th_v
         cc, goffv = np.full(n, c), np.full(n, goff)
 
+        g_cr = np.full(n, np.nan)              # last creep result per segment: Newton's next starting point
+
         def step(lo, x):
             """The segment maps of segments lo… at their start values x: (end values, hit, free)."""
             sl = slice(lo, lo + x.size)
@@ -280,7 +282,11 @@ class Memristor:
             leak = (i_f < 0.5 * c) & (v0 >= vth)
             x_leak = gb - (gb - x) * np.exp(-kn.rate(v0, p.v_k_v, p.tau_g1_s, a) * dd)
             crp = ~leak & (i_f > 0) & (big * vth < i_f) & creep_ok
-            x_cr = np.maximum(kn.creep(big, v0, dd, i_f, a, gb, p.v_k_v, p.tau_g1_s, vth) - gd, x)
+            gi = g_cr[sl]
+            g_c = kn.creep(big, v0, dd, i_f, a, gb, p.v_k_v, p.tau_g1_s, vth,
+                           None if np.isnan(gi[0]) else gi)
+            g_cr[sl] = g_c
+            x_cr = np.maximum(g_c - gd, x)
             y = np.where(free, g_f, np.where(leak, x_leak, np.where(crp, x_cr, x)))
             return y, free & np.isfinite(t_hit), free
 
@@ -294,8 +300,11 @@ class Memristor:
             v00 = float(np.abs(self._v_at_current(np.array([big0]), goffv[:1], cc[:1], v[:1]))[0])
             i_f0 = max(c - float(kn.i_off(goff, p.v_nl_v, v00)), 0.0)
             if i_f0 >= 0.5 * c and big0 * vth < i_f0:
-                x[1:] = np.maximum(kn.creep(np.full(n, big0), v00, ages[1:] - ages[0], i_f0, a, gb, p.v_k_v,
-                                            p.tau_g1_s, vth) - gd0, self.gv)
+                t_c = ages[1:] - ages[0]
+                for _ in range(2):      # then once more with the rate ∝ (g_b − g) along that guess
+                    g_c = kn.creep(np.full(n, big0), v00, t_c, i_f0, a, gb, p.v_k_v, p.tau_g1_s, vth)
+                    t_c = np.cumsum(dt * np.maximum(gb - np.r_[big0, g_c[:-1]], 0.0)) / max(gb - big0, 1e-30)
+                x[1:] = np.maximum(g_c - gd0, self.gv)
         y, hit, free = np.empty(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         ok = np.zeros(n, dtype=bool)
         d = d_free = np.exp(-k * dt)           # free growth is linear: g_b − (g_b − x)·e^{−k·dt}
@@ -305,7 +314,7 @@ class Memristor:
         for _ in range(60):
             y[lo:], hit[lo:], free[lo:] = step(lo, x[lo:-1])
             r = y[lo:] - x[lo + 1:]
-            ok[lo:] = np.abs(r) <= 1e-14 * np.abs(y[lo:]) + 1e-30
+            ok[lo:] = np.abs(r) <= 1e-13 * np.abs(y[lo:]) + 1e-30     # ~ the rounding noise of one map
             if d_first:                          # one finite difference, then secants
                 hx = 1e-7 * x[:-1] + 1e-18
                 d = np.where(free, d, (step(0, x[:-1] + hx)[0] - y) / hx)

@@ -55,9 +55,10 @@ def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float,
         np.clip(np.asarray(i_f, dtype=np.float64) / (v_k * np.maximum(g_init, 1e-30)), u_min, u0)
     for it in range(8):       # Newton on ln F(u) = target (convex, decreasing in u)
         h = _ln_f(u) - target
-        step = h / (1.0 + 1.0 / u + 1.0 / (u + 2.0))
-        u = np.maximum(u + step, u_min)
-        if it % 2 and np.all(np.abs(step) <= 1e-12 * u):   # quadratic: the remaining steps change ≤ 1 ulp
+        u_new = np.maximum(u + h / (1.0 + 1.0 / u + 1.0 / (u + 2.0)), u_min)
+        done = it % 2 and np.all(np.abs(u_new - u) <= 1e-12 * u)   # quadratic: the next steps change ≤ 1 ulp
+        u = u_new
+        if done:
             break
     u = np.minimum(u, u0)
     return np.where(u < u0, i_f / (v_k * u), g0)
