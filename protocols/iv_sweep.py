@@ -68,7 +68,11 @@ class IVSweep(Protocol):
     description = "DC I–V list sweep with SMU compliance (paper Fig. 2/3 sweeps)"
     presets = {
         "volatile": dict(v_max_v=2.0, v_min_v=0.0, step_v=0.02, icc_a=1e-6),
-        "nonvolatile": dict(v_max_v=5.0, v_min_v=-7.0, step_v=0.05, icc_a=1e-3, icc_reset_a=1e-2),
+        # 20 mV as the volatile sweep: with delay_s 10 ms + 0.1 PLC a point lasts 11.7 ms, 1.7 V/s. The
+        # paper's Methods give no DC step or rate; its sub-1 V SET at 1 mA [B] holds for sweeps slower than
+        # ≈ 4 V/s (the SET voltage rises with the ramp rate, ECM kinetics: sim_backend/model/__init__.py),
+        # and 50 mV (4.3 V/s) set at 1.00 V and could not resolve a sub-1 V SET better than 50 mV.
+        "nonvolatile": dict(v_max_v=5.0, v_min_v=-7.0, step_v=0.02, icc_a=1e-3, icc_reset_a=1e-2),
     }
 
     @property

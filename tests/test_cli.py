@@ -120,7 +120,7 @@ def test_dry_run_prints_the_plan_without_touching_the_instrument(station):
     p = labrc("run", "iv-sweep", "--preset", "nonvolatile", "--param", "repeats=3", "--dry-run",
               "--set", 'instrument.backend="visa"', "--set", 'instrument.visa_library="@nonexistent"', cwd=station)
     assert p.returncode == 0, p.stderr
-    assert "points     1443" in p.stdout and "ETA" in p.stdout   # 3 sweeps × 481 points (0→5→0→−7→0 V, 50 mV)
+    assert "points     3603" in p.stdout and "ETA" in p.stdout   # 3 sweeps × 1201 points (0→5→0→−7→0 V, 20 mV)
     assert not (station / "runs").exists()
 
 
