@@ -43,10 +43,13 @@ def test_segment_arb_burst_runs_on_the_simulator_with_resistor():
 
 def test_segment_arb_on_the_memristor_has_no_compliance():
     k = make_instrument(SimConfig())
-    cyc = PmuCycle(read_write_read_segments(), n_cycles=50, i_range_a=10e-3)
+    # the paper's write, +2 V for 5 ms (Methods): at 2 V the Ag bridge needs ≈ 2 ms to carry i_lat (model v2;
+    # a 10 µs write grows it by ≈ 2 nS only), then without compliance it runs away to the ceiling g_max
+    cyc = PmuCycle(read_write_read_segments(write_s=5e-3), n_cycles=50, i_range_a=10e-3)
     b = next(cyc.run(k))
     # without compliance a 2 V write hard-SETs the filament: the read after is far above the read before
     assert b.i_a[0, 1] > 10 * abs(b.i_a[0, 0])
+    assert b.i_a[0, 1] / 0.1 > 1e-3                                   # a mS filament (no Icc to limit it)
 
 
 def test_smu_burst_runs_on_the_simulator_and_keeps_compliance_letters():
