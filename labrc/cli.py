@@ -202,6 +202,14 @@ def _result(out) -> None:
     click.echo(result_line(out.status, code, rows, unit, name, summary, out.failure), err=True)
 
 
+def _output_path(output: str | None) -> Path | None:
+    """``-o/--output`` as a Path, refused in one line (exit 2) when its folder does not exist."""
+    out = Path(output) if output else None
+    if out is not None and not out.parent.is_dir():
+        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    return out
+
+
 def _stopped(exc: Exception) -> None:
     """A stop request before the first instrument command: an ordinary abort, nothing was applied."""
     click.echo(f"aborted: {exc}", err=True)
@@ -592,9 +600,7 @@ def fit_cmd(ctx, runs, output, check, as_json):
     from .fit import FitError, check_replays, fit_runs, write_preset
     from .store import StoreError
     cfg = _config(ctx)
-    out = Path(output) if output else None
-    if out is not None and not out.parent.is_dir():
-        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    out = _output_path(output)
     paths = [_resolve_run(cfg, r) for r in runs]
     try:
         res = fit_runs(paths)
@@ -831,9 +837,7 @@ def plot(ctx, run_ref, output):
     from .plots import plot_run
     from .store import RunReader, StoreError
     cfg = _config(ctx)
-    out = Path(output) if output else None
-    if out is not None and not out.parent.is_dir():
-        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    out = _output_path(output)
     try:
         with RunReader(_resolve_run(cfg, run_ref)) as r:
             click.echo(str(plot_run(r, out)))
@@ -856,9 +860,7 @@ def export_cmd(ctx, run_ref, fmt, streams, output):
     from .export import ExportError, export_run
     from .store import RunReader, StoreError
     cfg = _config(ctx)
-    out = Path(output) if output else None
-    if out is not None and not out.parent.is_dir():
-        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    out = _output_path(output)
     try:
         with RunReader(_resolve_run(cfg, run_ref)) as r:
             files, notes = export_run(r, fmt, out, streams)
@@ -917,9 +919,7 @@ def compare(ctx, run_a, run_b, output, as_json):
     from .compare import CompareError, compare_runs
     from .store import StoreError
     cfg = _config(ctx)
-    out = Path(output) if output else None
-    if out is not None and not out.parent.is_dir():
-        _fail(f"-o/--output {output}: the folder {out.parent} does not exist; create it or choose another path")
+    out = _output_path(output)
     try:
         cmp = compare_runs(_resolve_run(cfg, run_a), _resolve_run(cfg, run_b), figure=out is not None)
         if out is not None:
