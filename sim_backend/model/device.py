@@ -269,6 +269,11 @@ class Memristor:
         cc, goffv = np.full(n, c), np.full(n, goff)
 
         g_cr = np.full(n, np.nan)              # last creep result per segment: Newton's next starting point
+        leaks = [False]
+        # without leakage-held growth the bridge never passes the level where V_dev = v_th in compliance,
+        # g·v_th = Icc − I_off(v_th) (creep stops there; a free segment starts below it and stops at the
+        # target): iterates are clipped to it, so Newton does not oscillate across that kink
+        x_top = (c - float(kn.i_off(goff, p.v_nl_v, vth))) / vth - gd0
 
         def step(lo, x):
             """The segment maps of segments lo… at their start values x: (end values, hit, free)."""
@@ -288,6 +293,7 @@ class Memristor:
             g_cr[sl] = g_c
             x_cr = np.maximum(g_c - gd, x)
             y = np.where(free, g_f, np.where(leak, x_leak, np.where(crp, x_cr, x)))
+            leaks[0] = leaks[0] or bool(np.any(leak & ~free))
             return y, free & np.isfinite(t_hit), free
 
         # Newton on the chain, the Jacobian's sub-diagonal d by secants (exact for the linear free growth);
@@ -333,6 +339,8 @@ class Memristor:
             d[f:hi] = (step(f, x[f:hi] + hx)[0] - y[f:hi]) / hx
             x_old, y_old = x[f:-1].copy(), y[f:].copy()
             x[f + 1:] += _affine_scan(d[f:], r[f - lo:])
+            if creep_ok and not leaks[0]:
+                np.minimum(x[f + 1:], x_top[f:], out=x[f + 1:])
             lo = f
         x[1:] = y
         bad = ~ok | hit
