@@ -53,9 +53,12 @@ def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float,
     target = np.logaddexp(_ln_f(u0), np.log(np.maximum(amp * v_k * t / np.maximum(i_f, 1e-30), 1e-300)))
     u = u0.copy() if g_init is None else \
         np.clip(np.asarray(i_f, dtype=np.float64) / (v_k * np.maximum(g_init, 1e-30)), u_min, u0)
+    neg_target = -target
     for it in range(8):       # Newton on ln F(u) = target (convex, decreasing in u)
-        h = _ln_f(u) - target
-        u_new = np.maximum(u + h / (1.0 + 1.0 / u + 1.0 / (u + 2.0)), u_min)
+        q = u * (u + 2.0)     # ln F = −u − ln(u(u+2)),  −(ln F)' = 1 + (2u + 2)/(u(u+2))
+        h = neg_target - u - np.log(q)
+        step = h / (1.0 + (2.0 * u + 2.0) / q)
+        u_new = np.maximum(u + step, u_min)
         done = it % 2 and np.all(np.abs(u_new - u) <= 1e-12 * u)   # quadratic: the next steps change ≤ 1 ulp
         u = u_new
         if done:
