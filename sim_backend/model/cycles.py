@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import kinetics as kn
-from .device import G_ON_THR_S, Memristor
+from .device import G_ON_THR_S, Memristor, _affine_scan
 
 
 def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, n: int):
@@ -63,12 +63,31 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
                        p.v_k_v, p.tau_g1_s, p.v_th_v, g_init)
         return np.where(hit & (g * p.v_th_v < i_f), np.maximum(g_c, g), g), hit, g_c
 
-    g_w, g_c = np.zeros(m), None
+    g_c = None
     start0 = np.array([dev.gv * math.exp(-t_pre_all / tau_before[0])])
     decay = np.exp(-t_post_all / tau_after[:-1] - t_pre_all / tau_before[1:])
-    for _ in range(4):         # fixed point: the bridge left by write i-1 at the start of write i
+    # fixed point: the bridge left by write i-1 at the start of write i, g_w[i] = W_i(decay_i·g_w[i-1]).
+    # Plain iteration converges by ≈ 0.007 a pass (30 ms relaxation), so after the first pass it is solved
+    # as a chain by Newton: sub-diagonal d_i = ∂g_w[i]/∂g_w[i-1] by secants between passes, the update
+    # by an affine prefix scan (device._affine_scan). Stops when a pass changes g_w by ≤ 1e-13 relative:
+    # the segment-by-segment result to ~1e-13 (4 plain passes left 4e-9 at 30 ms and 1e-4 at 5 ms).
+    g_prev = y_prev = None
+    g_w = np.zeros(m)
+    for _ in range(16):
         start = np.concatenate([start0, g_w[:-1] * decay])
-        g_w, hit, g_c = write(start, g_c)      # the creep's Newton starts from the previous iterate
+        y, hit, g_c = write(start, g_c)          # the creep's Newton starts from the previous iterate
+        r = y - g_w
+        if np.all(np.abs(r) <= 1e-11 * np.abs(y)):   # y is then exact to ≈ d·1e-11 ≤ 1e-13
+            g_w = y
+            break
+        if g_prev is None:
+            g_next = y
+        else:
+            dg = np.r_[0.0, g_w[:-1] - g_prev[:-1]]
+            sec = np.abs(dg) > 1e-15 * np.abs(g_w) + 1e-300
+            d = np.where(sec, (y - y_prev) / np.where(sec, dg, 1.0), 0.0)
+            g_next = g_w + _affine_scan(d, r)
+        g_prev, y_prev, g_w = g_w, y, g_next
     src = np.r_[dev.gv, g_w[:-1] * np.exp(-t_post_all / tau_after[:-1])]   # bridge at the start of each cycle
     # every write must bring the device from below its compliance to it (one volatile cycle each)
     if not hit.all() or np.any(start * vw + io_w >= c):
