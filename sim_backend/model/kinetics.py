@@ -49,8 +49,19 @@ def creep(g0, v0, t, i_f, a, g_b: float, v_k: float, tau_g1: float, v_th: float,
     g0, v0, t, i_f, a = (np.asarray(x, dtype=np.float64) for x in (g0, v0, t, i_f, a))
     u_min = v_th / v_k
     u0 = np.maximum(v0 / v_k, u_min)
+    ln_f0, c1 = creep_setup(g0, u0, i_f, a, g_b, v_k, tau_g1)
+    return creep_end(g0, u0, ln_f0, c1 * t, i_f, v_k, u_min, g_init)
+
+
+def creep_setup(g0, u0, i_f, a, g_b: float, v_k: float, tau_g1: float):
+    """The parts of :func:`creep` that do not depend on the time: (ln F(u0), rate c1 of F per second)."""
     amp = a * np.maximum(g_b - g0, 0.0) * np.exp(-1.0 / v_k) / tau_g1
-    target = np.logaddexp(_ln_f(u0), np.log(np.maximum(amp * v_k * t / np.maximum(i_f, 1e-30), 1e-300)))
+    return _ln_f(u0), amp * v_k / np.maximum(i_f, 1e-30)
+
+
+def creep_end(g0, u0, ln_f0, c1_t, i_f, v_k: float, u_min: float, g_init=None):
+    """:func:`creep` given its time-independent parts and ``c1_t`` = c1·t: solves F(u) = F(u0) + c1·t."""
+    target = np.logaddexp(ln_f0, np.log(np.maximum(c1_t, 1e-300)))
     u = u0.copy() if g_init is None else \
         np.clip(np.asarray(i_f, dtype=np.float64) / (v_k * np.maximum(g_init, 1e-30)), u_min, u0)
     neg_target = -target
