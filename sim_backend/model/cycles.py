@@ -115,7 +115,8 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
     goff[:, w:] = goff_after[:, None]      # the write is measured after its switching event's HRS draw, as
     #                                        apply_segments does (V_dev in compliance differed by ≈ 1.5 %)
     ioff = kn.i_off(goff, p.v_nl_v, v[None, :])
-    comp = np.abs(g_mat * v + ioff) > icc
+    i_free = g_mat * v + ioff
+    comp = np.abs(i_free) > icc
     if comp[:, others].any():                                        # a read in compliance: not this path
         dev._rng.bit_generator.state = state
         return None
@@ -127,5 +128,5 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
     dev.on = bool(dev.gv >= 0.1 * dev._g_last) if w < k - 1 else True
     dev.age_s += float(dt.sum()) * m
     dev.t_s += float(dt.sum()) * m
-    res = dev.measure(np.tile(v, m), np.tile(icc, m), g_mat.ravel(), goff.ravel())
+    res = dev.measure(np.tile(v, m), np.tile(icc, m), g_mat.ravel(), goff.ravel(), i_free.ravel())
     return m, res
