@@ -55,12 +55,15 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
     g_hit = np.maximum((c - io_w) / vw, 0.0)
 
     i_f = np.maximum(c - io_w, 0.0)
+    if np.any(i_f < 0.5 * c):     # the leakage holds V_dev (worn or DDAB HRS): apply_segments grows the
+        dev._rng.bit_generator.state = state     # bridge there instead of creeping (_grow_segment)
+        return None
 
     # each write: free growth from its start to the hit of g_hit, then creep in compliance for the rest.
     # On the accepted path every write hits from below (checked after the loop), so the creep starts at
     # g_hit, V = vw in every pass and only its time changes: the time-independent parts are taken once.
     gb = p.g_b_s
-    ln_gap_hit = np.log(np.maximum(gb - g_hit, 1e-300))
+    gap_hit = gb - g_hit
     u_min = p.v_th_v / p.v_k_v
     u0_w = np.full(m, max(vw / p.v_k_v, u_min))
     ln_f0, c1 = kn.creep_setup(g_hit, u0_w, i_f, grow, gb, p.v_k_v, p.tau_g1_s)
@@ -68,7 +71,7 @@ def fast_cycles(dev: Memristor, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, 
 
     def write(g_start, g_init):
         with np.errstate(invalid="ignore", divide="ignore"):
-            t_hit = np.where(g_hit <= g_start, 0.0, (np.log(gb - g_start) - ln_gap_hit) / kw)
+            t_hit = np.where(g_hit <= g_start, 0.0, np.log((gb - g_start) / gap_hit) / kw)   # as free_growth
         hit = (t_hit < dtw) & (g_hit < gb)
         g = np.where(hit, np.maximum(g_hit, g_start), gb - (gb - g_start) * np.exp(-kw * dtw))
         g_c = kn.creep_end(g_hit, u0_w, ln_f0, c1 * np.where(hit, dtw - np.where(hit, t_hit, 0.0), 0.0), i_f,
