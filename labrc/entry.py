@@ -23,8 +23,9 @@ def main() -> None:
             print(exc.code, file=sys.stderr)
             code = 1
     import signal
-    if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, None):
-        sys.exit(code)              # a command that gave the defaults back (ls, watch, ...): exit normally
+    if signal.getsignal(STOP_SIGNALS[-1]) in (signal.SIG_DFL, signal.default_int_handler, None) \
+            or not hasattr(signal, "pthread_sigmask"):
+        sys.exit(code)              # a command that gave the defaults back (ls, watch, ...), or not POSIX
     # A run/resume keeps labrc's handlers to the end. Python's finalization would put SIG_DFL back while
     # helper threads may still take a process signal — measured: a SIGINT in that window turned exit 130
     # into -2. Everything is closed and on disk by now: block the signals, flush, and leave at once.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -31,8 +32,7 @@ def _make_reserve(path: Path) -> None:
     """Hold back up to 1 MiB (less on a nearly full disk), released at close so that finalization can
     write status and safe state even when the disk filled up. Best effort: no reserve is no error."""
     try:
-        st = os.statvfs(path.parent)
-        size = int(min(RESERVE_BYTES, st.f_bavail * st.f_frsize // 8))
+        size = int(min(RESERVE_BYTES, shutil.disk_usage(path.parent).free // 8))
         if size <= 0:
             return
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -256,10 +256,9 @@ class RunWriter:
         need = (n * self._row_bytes[stream] + 20 + buffered * self._row_bytes[stream] + self._chunk_bytes[stream]
                 + self.min_free_bytes)
         try:
-            st = os.statvfs(self.run_dir)
+            free = shutil.disk_usage(self.run_dir).free     # what this user may still write (POSIX and Windows)
         except OSError:
             return
-        free = st.f_bavail * st.f_frsize
         if free < need:
             self.broken = (f"disk full: {free / 1e6:.3g} MB free on the data disk, {need / 1e6:.3g} MB needed "
                            f"(data.min_free_bytes={self.min_free_bytes})")
