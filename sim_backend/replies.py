@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import KxciFault
 from .pmu import PMU_ERROR_TEXT
+from .pmu_format import fmt_fixed
 
 # error codes (KXCI-E p. 2-12, 2-13)
 E_ARGUMENT, E_COMMAND, E_SETUP, E_PAGE, E_NOT_MAPPED, E_UNSUPPORTED = -993, -992, -991, -989, -988, -986
@@ -57,9 +58,6 @@ def eng(values: np.ndarray, digits: int = 5) -> list[str]:
     return [f"{m:.{d}f}E{e:+03d}" for m, d, e in zip(mant.tolist(), dec.tolist(), e3.tolist())]
 
 
-_POW10 = 10.0 ** np.arange(-300, 308, dtype=np.float64)   # _POW10[k] = 10**(k-300)
-
-
 def sci_list(values: np.ndarray, digits: int = 7, letters: np.ndarray | None = None) -> str:
     """``X±N.NNNNNNE±NN,…``: the ``DO`` data format of KXCI-E p. 3-1, built for a whole block at once.
 
@@ -75,29 +73,10 @@ def sci_list(values: np.ndarray, digits: int = 7, letters: np.ndarray | None = N
         body = (("%+." + str(max(digits - 1, 2)) + "E,") * n) % tuple(v.tolist())
         rows = np.frombuffer(body.encode("ascii"), dtype=np.uint8).reshape(n, -1)
     else:
-        a = np.abs(v)
-        nz = a > 0
-        e = np.zeros(n, np.int64)
-        e[nz] = np.floor(np.log10(a[nz])).astype(np.int64)
-        m = np.zeros(n, np.int64)
-        m[nz] = np.rint(a[nz] * _POW10[306 - e[nz]]).astype(np.int64)   # a / 10**(e-6)
-        over = m >= 10_000_000                 # rounding carried into the next decade
-        m[over] //= 10
-        e[over] += 1
-        under = nz & (m < 1_000_000)           # float error just below a decade
-        m[under] *= 10
-        e[under] -= 1
-        rows = np.empty((n, 14), np.uint8)
-        rows[:, 0] = np.where(v < 0, ord("-"), ord("+"))
-        for j in range(7):
-            rows[:, 1 + j + (j > 0)] = ord("0") + (m // 10 ** (6 - j)) % 10
-        rows[:, 2] = ord(".")
+        # the same 7-significant-digit matrix as :PMU:DATA:GET (pmu_format.fmt_fixed), with DO's ``E``
+        rows = fmt_fixed(v, 7)
         rows[:, 9] = ord("E")
-        rows[:, 10] = np.where(e < 0, ord("-"), ord("+"))
-        ae = np.abs(e)
-        rows[:, 11] = ord("0") + ae // 10
-        rows[:, 12] = ord("0") + ae % 10
-        rows[:, 13] = ord(",")
+        rows = np.hstack([rows, np.full((n, 1), ord(","), np.uint8)])
     if letters is not None:
         lead = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8).reshape(n, 1)
         rows = np.hstack([lead, rows])
