@@ -478,5 +478,17 @@ def _safe_shutdown(instr: Keithley4200, log: Callable[..., None]) -> dict:
     if not safe.get("ok"):
         log(f"safe state NOT verified: {safe.get('errors')}", "error")
     else:
-        log("safe state verified: all SMUs read back 0 V and are off; PMU outputs off")
+        log(f"safe state verified: {_safe_summary(safe)}")
     return safe
+
+
+def _safe_summary(safe: dict) -> str:
+    """What the shutdown record says was verified, without claiming more (TV reads SMU1–4 only; the
+    PMU is listed only when this session used it)."""
+    smus = safe.get("smu") or {}
+    read = [f"SMU{n}" for n, e in smus.items() if e.get("v_readback_v") is not None]
+    unread = [f"SMU{n}" for n, e in smus.items() if e.get("v_readback_v") is None]
+    parts = [f"{', '.join(read)} read back 0 V and off" if read else "",
+             f"{', '.join(unread)} off (no read-back)" if unread else "",
+             "PMU outputs off" if safe.get("pmu") else ""]
+    return "; ".join(p for p in parts if p)

@@ -160,6 +160,7 @@ class RunWriter:
         self.close_error = ""        # why finalization failed, if it did (the journal still holds every row)
         self.status: str = "running"
         self.min_free_bytes = int(min_free_bytes)
+        self.identity: dict = {}     # metadata["run"] (sample, device, operator …), set by create/resume
         self._row_bytes = {k: sum(c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in s.columns)
                            for k, s in schema.items()}
         self._chunk_bytes = {k: sum(d.chunks[0] * d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))
@@ -324,7 +325,7 @@ class RunWriter:
         return {
             "layout": LAYOUT_VERSION, "status": self.status, "pid": os.getpid(), "host": socket.gethostname(),
             "pid_start": _proc_start(os.getpid()), "run_id": self.run_id, "run_type": self.run_type,
-            "device": self.device, "identity": getattr(self, "identity", {}), "start_time": self.start_time, "n_rows": dict(self._n_rows),
+            "device": self.device, "identity": self.identity, "start_time": self.start_time, "n_rows": dict(self._n_rows),
             "last_seq": dict(self._last_seq), "updated": _iso(_now()), **extra}
 
     # -- finalization
