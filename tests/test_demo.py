@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import resource
 from pathlib import Path
 
 import h5py
@@ -18,10 +18,17 @@ HEADLINES = ("volatile SET voltage", "volatile ON/OFF", "volatile endurance", "v
              "worst class", "memoryless baseline", "stimulus baseline", "Icc programming events")
 
 
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def test_quick_demo_runs_every_step_and_tables_every_headline_number(tmp_path: Path):
-    t0 = time.monotonic()
+    # CPU seconds of the reaped child, not wall time: a machine loaded by other processes (issue 10 asks the
+    # suite to pass loaded) stretches the wall clock, not the work; measured 13.7 s CPU for a 26 s wall here
+    c0 = _children_cpu_s()
     p = labrc("demo", "--quick", "--out", "out", "--json", cwd=tmp_path)
-    took = time.monotonic() - t0
+    took = _children_cpu_s() - c0
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     out = tmp_path / "out"
@@ -49,4 +56,4 @@ def test_quick_demo_runs_every_step_and_tables_every_headline_number(tmp_path: P
     assert "memoryless" in doc["reservoir"] and doc["reservoir"]["device_vs_baselines"]
     table = (out / "demo_table.txt").read_text()
     assert table.startswith("quantity") and "model parameter" in table and "91.8 %" in table
-    assert took < 60, f"labrc demo --quick took {took:.0f} s"
+    assert took < 60, f"labrc demo --quick took {took:.0f} s of CPU"   # ~4x the measured work: a quick smoke test
