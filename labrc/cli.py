@@ -18,7 +18,7 @@ from instruments.limits import LimitError
 
 from . import __version__
 from .config import EXAMPLE_TOML, ConfigError, load_config, run_identity
-from .humanize import format_duration, result_line
+from .humanize import format_duration, param_value as _param_value, result_line
 
 from .store.schema import STATUSES
 from .outcome import EXIT_ABORTED, EXIT_BAD_INPUT, EXIT_RUN_FAILED, EXIT_SAFE_STATE_UNVERIFIED, exit_code  # noqa: F401 - the codes' one home
@@ -644,39 +644,6 @@ def protocols():
                 rng = ""
             default = _param_value(p["default"], p["unit"], p["type"])
             click.echo(f"  {p['name']:<{w}} {p['type']:<5} default {default:<10} {rng:<22} {p['help']}")
-
-
-_OPEN_BOUND = 2**62        # an integer bound this large (the seed's 2**63 - 1) is no bound: printed as ∞
-
-
-def _param_value(x, unit: str, typ: str) -> str:
-    """A parameter value or bound for `labrc protocols`: ``1.667 ms``, ``1 µA``, ``100 nA``, ``-7 V``,
-    ``10000000``, ``1e9``, ``∞`` — the unit's SI prefix for small A/S/s/V values, 4 significant digits."""
-    import math
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if not isinstance(x, (int, float)):
-        return str(x)
-    if math.isinf(x) or (typ == "int" and abs(x) >= _OPEN_BOUND):
-        return "∞"
-    u = f" {unit}" if unit else ""
-    if typ == "int" or x == 0:
-        return f"{int(x)}{u}" if float(x).is_integer() else f"{x:g}{u}"
-    a = abs(x)
-    if unit in ("A", "S", "s", "V") and a < (0.01 if unit == "V" else 1):
-        for f, prefix in ((1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
-            if a >= f * (1 - 1e-9):
-                return f"{_sig4(x / f)} {prefix}{unit}"
-    return f"{_sig4(x)}{u}"
-
-
-def _sig4(v: float) -> str:
-    """4 significant digits, exponents as the operator types them (1e9, not 1e+09)."""
-    t = f"{v:.4g}"
-    if "e" in t:
-        m, e = t.split("e")
-        t = f"{m}e{int(e)}"
-    return t
 
 
 RUN_REF_MAX = 255   # NAME_MAX of common file systems: no run directory name or id is longer

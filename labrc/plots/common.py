@@ -8,16 +8,16 @@ A returned figure shows in Jupyter as it is; ``fig.savefig(path)`` writes it.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..humanize import SI_PREFIX as _PREFIX
+from ..humanize import num, si, si_exponent_of  # noqa: F401  (the one formatter; re-exported for the figure modules)
+
 DPI = 150
-# SI prefixes for axis units: the largest |value| of a panel lands in [1, 1000) of its unit
-_PREFIX = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M", 9: "G"}
 _IDENTITY_KEYS = ("sample", "device", "operator", "die_position", "note")
 _STATUS_TEXT = {"device_failure": "DEVICE FAILURE", "aborted": "ABORTED", "failed": "FAILED",
                 "interrupted": "INTERRUPTED", "running": "RUNNING (partial)"}
@@ -40,64 +40,13 @@ def si_exponent(values: Any) -> int:
     """Engineering exponent (multiple of 3) that puts the largest finite |value| in [1, 1000)."""
     a = np.abs(np.asarray(values, dtype=np.float64)).ravel()
     a = a[np.isfinite(a) & (a > 0)]
-    if not a.size:
-        return 0
-    e = 3 * math.floor(math.log10(float(a.max())) / 3 + 1e-9)
-    return int(min(max(e, -15), 9))
+    return si_exponent_of(float(a.max())) if a.size else 0
 
 
 def si_scale(values: Any, unit: str) -> tuple[float, str]:
     """(factor, prefixed unit) for a panel: ``values * factor`` reads in ``unit`` with a prefix (µA, mS)."""
     e = si_exponent(values)
     return 10.0 ** -e, f"{_PREFIX[e]}{unit}"
-
-
-def si(value: float | None, unit: str, digits: int = 3) -> str:
-    """A quantity as a person writes it: ``1 µA``, ``10 mA``, ``1.667 ms``, ``0.1 V``, ``−7 V``.
-
-    Volts from 10 mV up keep the plain unit (the paper writes 0.1 V, not 100 mV)."""
-    if value is None:
-        return "—"
-    v = float(value)
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    if math.isnan(v):
-        return "n/a"
-    if v == 0:
-        return f"0 {unit}".strip()
-    if unit == "V" and abs(v) >= 1e-2:
-        e = 0
-    elif unit == "s" and abs(v) >= 1e3:            # 10⁵ s, not 100 ks (how retention times are written)
-        return f"{_power_of_ten(v, digits)} s"
-    else:
-        e = si_exponent([v])
-    txt = f"{v / 10.0 ** e:.{digits}g}".replace("-", "−")
-    return f"{txt} {_PREFIX[e]}{unit}".strip()
-
-
-def num(x: float, digits: int = 3) -> str:
-    """A dimensionless number (a ratio) to ``digits`` significant digits, plainly: ``931``, ``2200``,
-    ``1.79e5`` (not ``2.2e+03``)."""
-    x = float(x)
-    if not math.isfinite(x):
-        return "∞" if x > 0 else "−∞" if x < 0 else "n/a"
-    r = float(f"{x:.{digits}g}")
-    if r != 0 and not 1e-3 <= abs(r) < 1e5:
-        m, e = f"{r:.{digits - 1}e}".split("e")
-        m = m.rstrip("0").rstrip(".")
-        return f"{m}e{int(e)}"
-    return f"{r:g}"
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _power_of_ten(v: float, digits: int) -> str:
-    """``10⁵``, ``2.5 × 10⁴``."""
-    e = math.floor(math.log10(abs(v)))
-    m = v / 10.0 ** e
-    exp = "10" + str(e).translate(_SUPERSCRIPT)
-    return exp if abs(m - 1) < 1e-9 else f"{m:.{digits}g} × {exp}".replace("-", "−")
 
 
 def marker_size(n: int) -> float:
