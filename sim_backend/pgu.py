@@ -20,6 +20,7 @@ from .errors import KxciFault
 from .pmu_errors import E_MODE, E_PMU_ARG, E_UNSUPPORTED
 from .pmu_pulse import PulseSettings, check_times, passes
 from .pmu_wave import play
+from .replies import args
 
 COUNT_MAX = 2 ** 32 - 1
 
@@ -58,7 +59,7 @@ class LegacyPgu:
         if card.family == "pmu":
             raise KxciFault(E_MODE, "legacy PGU commands cannot be mixed with :PMU: commands")
         card._require_idle()
-        a = [x.strip() for x in rest.split(",")] if rest.strip() else []
+        a = args(rest)
         if mnem == "PE":
             return None                 # bursts finish as they are triggered (virtual time)
         if mnem == "RP":

@@ -33,9 +33,9 @@ from .pmu_errors import (E_DURING_TEST, E_MAX_SAMPLES, E_MODE, E_NO_PULSE_CARD, 
 from .pmu_format import format_fields, format_points  # noqa: F401 - format_points is public API
 from .pmu_pulse import PulseSettings
 from .pmu_wave import MAX_POINTS, RATE_MAX_HZ, RATE_MIN_HZ, choose_rate, n_samples, play
+from .replies import E_NOT_MAPPED
+from .replies import args as split_args
 
-E_NOT_MAPPED = -988
-PMU_ERROR_TEXT = {**PMU_ERROR_TEXT, E_NOT_MAPPED: "Instrument not mapped."}
 MAX_GET = 2048
 MAX_SIM_SEGMENTS = 50_000_000   # evaluations per execute the simulator accepts (1e12 loops are not simulated)
 # fixed current measure ranges (KXCI-E p. 7-15; REF-C p. 6-73; reference §4.5)
@@ -129,7 +129,7 @@ class SimPmu:
         if not self._cards():
             raise KxciFault(E_NO_PULSE_CARD)
         head, _, rest = up[len(":PMU:"):].partition(" ")
-        args = [x.strip() for x in rest.split(",")] if rest.strip() else []
+        args = split_args(rest)
         if self.family == "pgu" and head != "INIT":
             raise KxciFault(E_MODE, ":PMU: commands cannot be mixed with the legacy PGU commands")
         if head == "TEST:STATUS?":

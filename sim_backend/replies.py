@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from .errors import KxciFault
-from .pmu import PMU_ERROR_TEXT
+from .pmu_errors import PMU_ERROR_TEXT
 from .pmu_format import fmt_fixed
 
 # error codes (KXCI-E p. 2-12, 2-13)
