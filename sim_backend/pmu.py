@@ -290,7 +290,8 @@ class SimPmu:
         return passes
 
     def _noise(self, n: int) -> np.ndarray:
-        return self.k.open_load.apply_segments(np.zeros(n), np.full(n, 1e-9), np.inf).i_a
+        """An unwired channel reads the chassis' open-circuit noise (the same source as an open SMU)."""
+        return self.k._noise(n)
 
     def _drive(self, v: np.ndarray, dt: np.ndarray, loops: int, t_at: float):
         """Integrate the device over ``loops`` passes of (v, dt); results shaped (loops, len(v))."""
