@@ -112,6 +112,9 @@ class Kxci4200(Modeless, SystemPages, MeasurementControl, UserMode):
         if cfg.load.startswith("resistor:"):
             from .loads import Resistor
             return Resistor(float(cfg.load.split(":", 1)[1]), seed=cfg.seed)
+        if cfg.preset_params:           # a fitted device (labrc sim fit): @labrc and sim serve alike
+            from .simconfig import fitted_die
+            return fitted_die(cfg)
         from .model import Die
         return Die(n_devices=cfg.n_devices, preset=cfg.preset, seed=cfg.seed)
 

@@ -95,9 +95,6 @@ class LabrcSimLibrary(SimVisaLibrary):
         config, die = self._PENDING.pop(str(self.library_path), (None, None))
         if config is None:
             config = self._config_from_path(str(self.library_path))
-        if die is None and config.preset_params and config.load == "memristor":   # a fitted device (labrc sim fit)
-            from .simconfig import fitted_die
-            die = fitted_die(config)
         self.config = config
         self.lock = threading.RLock()
         self.instrument = Kxci4200(config, die)

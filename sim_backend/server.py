@@ -130,11 +130,7 @@ def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 1225, out: Tex
     def log(msg: str) -> None:
         print(f"labrc sim serve: {msg}", file=out, flush=True)
 
-    die = None
-    if config.preset_params and config.load == "memristor":    # a fitted device (labrc sim fit), as @labrc does
-        from .simconfig import fitted_die
-        die = fitted_die(config)
-    srv = KxciServer(Kxci4200(config, die), host, port, log)
+    srv = KxciServer(Kxci4200(config), host, port, log)   # Kxci4200 builds a fitted die where the config has one
     stop = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     worker = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
