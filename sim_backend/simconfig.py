@@ -177,23 +177,6 @@ def fitted_die(config: SimConfig):
     Devices are drawn from the base preset's random streams (sim_backend.model.params.streams keys them by
     the preset's name), so device k of seed s is the same draw as on the plain preset; a fitted preset sets
     the spreads of its fitted parameters to 0, so every device of the die is the fitted device."""
-    import dataclasses
-
-    from .model import PRESETS, Die, Memristor, sample_params
-    if config.preset not in PRESETS:
-        raise ValueError(f"unknown preset {config.preset!r}; allowed: {sorted(PRESETS)}")
+    from .model import Die
     check_preset_params(config.preset_params)
-    pre = dataclasses.replace(PRESETS[config.preset], **config.preset_params)
-
-    class ParamDie(Die):
-        def __init__(self) -> None:     # Die's fields, with the replaced preset
-            self.preset, self.seed, self.n_devices = pre.name, int(config.seed), int(config.n_devices)
-            self._devices = [Memristor(pre, *sample_params(pre, self.seed, k)) for k in range(self.n_devices)]
-
-        def describe(self) -> dict:
-            d = super().describe()
-            d["preset_params"] = dataclasses.asdict(pre)
-            d["replaced"] = dict(config.preset_params)
-            return d
-
-    return ParamDie()
+    return Die(config.n_devices, config.preset, config.seed, replaced=config.preset_params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,13 +15,18 @@ class Die:
     """n seeded devices of one preset; same (preset, seed) → the same die, bit for bit; two presets of one
     seed draw from different streams (:func:`params.streams`)."""
 
-    def __init__(self, n_devices: int = 25, preset: str = "OGB-Ag", seed: int = 0):
+    def __init__(self, n_devices: int = 25, preset: str = "OGB-Ag", seed: int = 0,
+                 replaced: dict[str, float] | None = None):
+        """``replaced``: preset fields set to these values (a fitted preset, ``labrc sim fit``); devices are
+        still drawn from the base preset's random streams (keyed by its name), so device k of seed s is
+        the same draw as on the plain preset."""
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; allowed: {sorted(PRESETS)}")
         if int(n_devices) < 1:
             raise ValueError("n_devices must be >= 1")
         self.preset, self.seed, self.n_devices = preset, int(seed), int(n_devices)
-        pre = PRESETS[preset]
+        self.replaced = None if replaced is None else dict(replaced)
+        self._pre = pre = replace(PRESETS[preset], **(self.replaced or {}))
         self._devices = [Memristor(pre, *sample_params(pre, self.seed, k)) for k in range(self.n_devices)]
 
     def device(self, k: int) -> Memristor:
@@ -30,9 +35,11 @@ class Die:
         return self._devices[int(k)]
 
     def describe(self) -> dict[str, Any]:
-        return {"preset": self.preset, "seed": self.seed, "n_devices": self.n_devices, "model": "v2",
-                "preset_params": asdict(PRESETS[self.preset]),
-                "devices": [d.params for d in self._devices]}
+        d = {"preset": self.preset, "seed": self.seed, "n_devices": self.n_devices, "model": "v2",
+             "preset_params": asdict(self._pre), "devices": [d.params for d in self._devices]}
+        if self.replaced is not None:
+            d["replaced"] = dict(self.replaced)
+        return d
 
     def apply_cycles_all(self, v_v, dt_s, icc_a, n_cycles: int,
                          devices: Sequence[int] | None = None) -> SegmentResult:
