@@ -1,16 +1,16 @@
-"""The one run loop: validate → connect → create the run file → blocks → safe state → final status.
+"""Runs: validate → connect a station → create the run file → the engine → safe state → final status.
 
-Every protocol runs through :func:`run_protocol`, so stop requests (Ctrl-C, SIGTERM), flushing,
-the verified safe state and the run status live here once. A first Ctrl-C or SIGTERM asks the
-protocol to stop at the next block boundary (a running sweep is aborted with ``ME4``); further
-signals during the safe shutdown are recorded but never skip it.
+Every protocol runs through :func:`run_protocol` (new run), :func:`resume_run` (same file, from the
+last checkpoint) or :func:`plan_run` (the dry run against the planning station); the engine
+(:mod:`labrc.engine.engine`) executes the plan and this module owns what surrounds it once: the
+run file and its metadata, stop handlers, the verified safe state, notifications, compaction. A
+first Ctrl-C or SIGTERM stops the plan before its next message (a running sweep is aborted with
+``ME4``); further signals during the safe shutdown are recorded but never skip it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import platform
 import re
 import sys
@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from instruments.keithley4200 import InstrumentAborted, Keithley4200
-from protocols.base import Protocol, RunContext
+from instruments.keithley4200 import InstrumentAborted
+from protocols.base import ParameterError, Protocol
 
 from . import __version__
-from .config import Config, ConfigError, check_wiring, connect_error, run_identity
+from .config import Config, run_identity
+from .engine import checkpoint
+from .engine.engine import PlanSink, RunEngine, StoreSink
 from .humanize import format_duration
 from .signals import StopFlag, active, install, restore
+from .stations import PlanningStation, Station, connect
 from .store import RunWriter
 
-__all__ = ["StopFlag", "RunOutcome", "Station", "StoppedBeforeStart", "connect", "run_protocol", "resume_run"]
+__all__ = ["StopFlag", "RunOutcome", "PlanReport", "Station", "StoppedBeforeStart", "connect", "run_protocol",
+           "resume_run", "plan_run"]
 
 
 class StoppedBeforeStart(Exception):
@@ -46,43 +50,6 @@ class RunOutcome:
     failure: dict | None = None
 
 
-@dataclass
-class Station:
-    """An opened instrument: the driver, the backend record for provenance, and — on the simulator
-    only — its chassis, whose clock and device states the run loop checkpoints and advances."""
-
-    instr: Keithley4200
-    backend: dict
-    core: Any = None
-
-
-def connect(cfg: Config) -> Station:
-    """Open the configured instrument (real through VISA, or the embedded simulator)."""
-    backend: dict[str, Any] = {"kind": cfg.instrument.backend}
-    core = None
-    if cfg.instrument.backend == "sim":
-        from sim_backend.library import LabrcSimLibrary
-        lib = LabrcSimLibrary.create(cfg.sim_config())
-        visa_library: Any = lib
-        core = lib.instrument
-        die = core.die
-        backend.update(sim=lib.config.to_dict(),
-                       model=die.describe() if hasattr(die, "describe") else getattr(die, "params", {}))
-    else:
-        visa_library = cfg.instrument.visa_library
-    try:   # no library, a bad resource name, a closed port, no answer to *OPT?: one line, exit 2, nothing sourced
-        instr = Keithley4200(cfg.instrument.resource, visa_library=visa_library,
-                             timeout=int(cfg.instrument.timeout_s * 1000))
-    except Exception as exc:  # noqa: BLE001 - labrc.config.connect_error names the key to fix
-        raise connect_error(exc, cfg.instrument) from exc
-    try:   # the wiring against the SMUs the instrument reports (*OPT?), before any voltage
-        check_wiring(cfg.instrument, instr.smu_limits)
-    except ConfigError:
-        instr.adapter.close()
-        raise
-    return Station(instr, backend, core)
-
-
 def software_info() -> dict:
     import h5py
     import numpy
@@ -93,86 +60,7 @@ def software_info() -> dict:
             "host": platform.node()}
 
 
-CHECKPOINT_NAME = "run.sim_state.json"
 TRANSCRIPT_NAME = "transcript.jsonl"
-
-
-def sim_snapshot(core) -> dict:
-    """Everything that makes the simulated instrument's future: clock, every device's state and RNG."""
-    die = core.die
-    if die is None:
-        devices = []
-    elif hasattr(die, "device"):   # only devices that were under the probes can have changed
-        devices = {str(k): die.device(k).get_state() for k in sorted(core.touched)}
-    else:
-        devices = {"0": die.get_state()}
-    # the SMU outputs too: they stay at a list's last point (a retention wait runs with them applied)
-    smus = {str(n): dataclasses.asdict(s) for n, s in getattr(core, "smus", {}).items()}
-    return {"clock_s": core.clock_s, "devices": devices, "device_index": core.config.device_index,
-            "open_load": core.open_load.get_state(), "smus": smus}
-
-
-def sim_restore(core, snap: dict) -> None:
-    die = core.die
-    if die is not None and hasattr(die, "device"):
-        for k, st in snap["devices"].items():
-            die.device(int(k)).set_state(st)
-        core.touched.update(int(k) for k in snap["devices"])
-        core.config.device_index = int(snap.get("device_index", core.config.device_index))
-    elif die is not None:
-        die.set_state(snap["devices"]["0"])
-    core.open_load.set_state(snap["open_load"])
-    core.clock_s = float(snap["clock_s"])
-    for n, st in snap.get("smus", {}).items():
-        if int(n) in getattr(core, "smus", {}):
-            for k, v in st.items():
-                setattr(core.smus[int(n)], k, v)
-
-
-def _write_checkpoint(run_dir: Path, block: int, snap: dict) -> None:
-    """Keep the simulator state after the last two blocks (atomic replace): whichever block the
-    data on disk ends with after a crash, its state is here."""
-    path = run_dir / CHECKPOINT_NAME
-    keep = {}
-    if path.exists():
-        try:
-            keep = {k: v for k, v in json.loads(path.read_text()).items() if int(k) == block - 1}
-        except (ValueError, OSError):
-            keep = {}
-    keep[str(block)] = snap
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(keep, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _read_checkpoint(run_dir: Path, block: int, rows: dict[str, int]) -> tuple[int, dict | None]:
-    """The kept checkpoint taken when the file held exactly ``rows`` (``block`` preferred), as (key, snap).
-
-    A checkpoint records the rows on disk after its block, so a resume restores the state of the rows it
-    continues from, never a neighbour's — also when blocks were split by a stop inside a block and the
-    block count on disk is not the plan's. Checkpoints without rows (older runs) match by key only."""
-    path = run_dir / CHECKPOINT_NAME
-    try:
-        kept = {int(k): v for k, v in json.loads(path.read_text()).items()}
-    except (OSError, ValueError):
-        return block, None
-    match = [k for k, v in kept.items()
-             if ({s: v["rows"].get(s, 0) for s in rows} == rows if "rows" in v else k == block)]
-    if not match:
-        return block, None
-    key = block if block in match else max(match)
-    return key, kept[key]
-
-
-def _rows_after(writer: RunWriter, block: dict[str, dict]) -> dict[str, int]:
-    """Rows per stream once ``block`` is appended (what a checkpoint of this block must match at resume)."""
-    rows = writer.n_rows()
-    for stream, cols in block.items():
-        rows[stream] = rows.get(stream, 0) + len(next(iter(cols.values())))
-    return rows
 
 
 def run_label(identity: dict) -> str:
@@ -183,16 +71,24 @@ def run_label(identity: dict) -> str:
     return "_".join(x for x in (clean(identity.get("sample", "")), clean(identity.get("device", ""))) if x) or "unnamed"
 
 
-def _metadata(cfg: Config, protocol: Protocol, plan, instr: Keithley4200, backend: dict,
-              identity: dict | None = None) -> dict:
+def _metadata(cfg: Config, protocol: Protocol, plan, station: Station, identity: dict | None = None) -> dict:
+    instr = station.instr
     return {
         "run": identity or run_identity(cfg)[0],   # sample, device, operator, note, die_position (labrc.config)
         "protocol": protocol.name, "parameters": dataclasses.asdict(protocol.params),
         "plan": dataclasses.asdict(plan), "config": cfg.to_dict(),
         "instrument": {"idn": instr.idn, "options": instr.options, "resource": cfg.instrument.resource,
                        "framing": instr.framing, "driver": "instruments.keithley4200.Keithley4200"},
-        "backend": backend, "software": software_info(),
+        "backend": station.backend, "station": station.kind, "software": software_info(),
     }
+
+
+def _check_station(protocol: Protocol, station: Station) -> None:
+    """What the plan needs of the station, before any voltage (one line, exit 2)."""
+    need = protocol.devices_needed()
+    if need > station.n_devices:
+        raise ParameterError(f"devices={need} exceeds the devices reachable here ({station.n_devices}"
+                             f"{' on hardware: one device per run' if station.kind == 'hardware' else ''})")
 
 
 def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
@@ -208,12 +104,12 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     if stop():
         raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; no run was made")
     station = connect(cfg)
-    instr, backend = station.instr, station.backend
     identity, warning = run_identity(cfg)      # the simulator's die index or "unnamed" (+ warning) on hardware
-    if warning:
-        echo(warning)
     try:
-        meta = _metadata(cfg, protocol, plan, instr, backend, identity)
+        _check_station(protocol, station)
+        if warning:
+            echo(warning)
+        meta = _metadata(cfg, protocol, plan, station, identity)
         clash = set(metadata or {}) & set(meta)
         if clash:
             raise ValueError(f"metadata keys {sorted(clash)} are the runner's own")
@@ -222,23 +118,25 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
                                   flush_interval_s=cfg.data.flush_interval_s, flush_rows=cfg.data.flush_rows,
                                   min_free_bytes=cfg.data.min_free_bytes)
     except BaseException:
-        instr.shutdown()
+        station.instr.shutdown()
+        station.close()
         raise
     if cfg.instrument.transcript:
-        instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
+        station.instr.start_transcript(writer.run_dir / TRANSCRIPT_NAME)
     echo(f"run: {writer.run_dir}")
     echo(f"ETA {format_duration(plan.eta_s)} (instrument time): {plan.n_points:,} {protocol.progress_unit} "
          f"in {plan.n_blocks:,} block{'' if plan.n_blocks == 1 else 's'}")
-    return _execute(cfg, protocol, plan, station, writer, {"start_block": 0}, progress, stop, echo)
+    return _execute(cfg, protocol, plan, station, writer, checkpoint.Cursor(), progress, stop, echo)
 
 
 def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = None,
                echo: Callable[[str], None] = print) -> RunOutcome:
-    """Continue an interrupted (or aborted/failed) run in the same file, from the last committed block.
+    """Continue an interrupted (or aborted/failed) run in the same file, from its last checkpoint.
 
-    The configuration and parameters are the run's own (from its metadata). On the simulator the
-    instrument state and RNGs are restored from the checkpoint of that block, so the resumed run
-    equals an uninterrupted one; on hardware the device is what it is, and the resume is recorded.
+    The configuration and parameters are the run's own (from its metadata). The engine continues at
+    the newest checkpoint the rows on disk reach, with its carry and run clock; on the simulator the
+    instrument state and random streams are restored too, so the resumed run equals an uninterrupted
+    one; on hardware the device is what it is, and the resume is recorded.
     """
     from protocols import get_protocol
 
@@ -267,57 +165,86 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     if stop():
         raise StoppedBeforeStart(f"{stop.reason}: stopped before any instrument command; {run_dir.name} unchanged")
     # Everything that can refuse happens before the instrument is opened and before the file is reopened
-    # for writing: rebuild from the journal, then ask the protocol where it continues.
+    # for writing: rebuild from the journal, then find the checkpoint the rows on disk continue from.
     recover(run_dir)
     with RunReader(run_dir) as r:
-        point = protocol.resume_point({s: r.n_rows(s) for s in r.schema}, {s: r.last_row(s) for s in r.schema})
+        disk = {s: r.n_rows(s) for s in r.schema}
+    cursor = checkpoint.choose(run_dir, disk)
+    if cursor is None:
+        raise StoreError(f"{run_dir.name}: no checkpoint matches the rows on disk {disk}; it cannot be resumed "
+                         "exactly (the run file itself is complete: `labrc close` ends it)")
     station = connect(cfg)
-    instr = station.instr
     try:
+        _check_station(protocol, station)
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
                                   flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes,
                                   recovered=True)
     except BaseException:
-        instr.shutdown()
+        station.instr.shutdown()
+        station.close()
         raise
     if cfg.instrument.transcript:
-        instr.start_transcript(run_dir / TRANSCRIPT_NAME)
-    core = station.core
-    k = int(point["start_block"])
-    # the rows the protocol continues from (it may ignore a partly written block of a second stream)
-    rows = {s: int(n) for s, n in (point.get("rows") or writer.n_rows()).items()}
-    if core is not None:
-        key, snap = _read_checkpoint(run_dir, k - 1, rows)
-        if snap is not None:
-            sim_restore(core, snap)
-            point["checkpoint_key"] = key + 1      # new checkpoints continue the restored one's keys
-            writer.event(f"resume at block {k}: simulator state restored from checkpoint {key} (rows {rows})")
-        elif any(rows.values()):
-            writer.event(f"resume at block {k}: no simulator checkpoint for the rows on disk {rows}; device "
-                         "state not restored, the resumed run is not the uninterrupted one", "warning")
-    else:
-        writer.event(f"resume at block {k} on hardware: the device state is whatever it is now", "warning")
-    rows = ", ".join(f"{n:,} {s}" for s, n in writer.n_rows().items() if n)
+        station.instr.start_transcript(run_dir / TRANSCRIPT_NAME)
+    k = cursor.block
+    ahead = {s: n - cursor.rows.get(s, 0) for s, n in disk.items() if n > cursor.rows.get(s, 0)}
+    if cursor.station is not None and station.kind == "sim":
+        station.restore(cursor.station)
+        writer.event(f"resume at block {k}: station state restored from its checkpoint (rows {cursor.rows})"
+                     + (f"; rows already on disk from the interrupted block are kept, not stored twice: {ahead}"
+                        if ahead else ""))
+    elif k > 0:
+        writer.event(f"resume at block {k} on {station.kind}: the device state is whatever it is now"
+                     + (f"; rows of the interrupted block already on disk are kept: {ahead}" if ahead else ""),
+                     "warning")
+    rows = ", ".join(f"{n:,} {s}" for s, n in disk.items() if n)
     echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks} ({rows or 'no rows'} on disk)")
-    return _execute(cfg, protocol, plan, station, writer, point, progress, stop, echo)
+    return _execute(cfg, protocol, plan, station, writer, cursor, progress, stop, echo)
 
 
-def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: RunWriter, point: dict,
-             progress: bool, stop: StopFlag, echo: Callable[[str], None]) -> RunOutcome:
-    """The loop every run shares: blocks → store (+ simulator checkpoints), stop checks, safe state, status.
+@dataclass
+class PlanReport:
+    """The dry run: the plan executed against the planning station (nothing sent, nothing stored)."""
 
-    Signals only set ``stop`` (labrc.signals); this loop writes their events between blocks. Handlers
-    installed here (API use from the main thread) are restored at the end; the CLI's stay until exit.
+    n_blocks: int
+    rows: dict[str, int]
+    n_commands: int
+    n_sweeps: int
+    instrument_s: float
+    station: str
+    devices: list[int]
+
+
+def plan_run(cfg: Config, protocol: Protocol) -> PlanReport:
+    """Run the plan against the planning station: exact command count (the driver's own stream, one
+    status poll per test), the instrument time, validation against the SMU cards the instrument
+    reports. Opening the instrument sends only ``*IDN?`` and ``*OPT?``; no source command is sent."""
+    protocol.validate(cfg.limits)
+    base = connect(cfg)
+    try:
+        _check_station(protocol, base)
+        station = PlanningStation(base)
+        sink = PlanSink()
+        RunEngine(protocol, station, sink, stop=lambda: False, log=lambda m, level="info": None).run()
+        return PlanReport(sink.blocks, sink.rows, station.n_commands, station.n_sweeps, station.instrument_s,
+                          base.kind, sorted(station.devices))
+    finally:
+        base.close()
+
+
+def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: RunWriter,
+             cursor: checkpoint.Cursor, progress: bool, stop: StopFlag, echo: Callable[[str], None]) -> RunOutcome:
+    """What every run shares around the engine: progress, signal events, safe state, status, notify, close.
+
+    Signals only set ``stop`` (labrc.signals); the engine's between-blocks hook writes their events.
+    Handlers installed here (API use from the main thread) are restored at the end; the CLI's stay
+    until exit.
     """
-    instr, core = station.instr, station.core
+    instr = station.instr
     own = install(stop) if active() is not stop else {}
     log = _Logger(writer, echo)
-    status, reason = "completed", ""
+    status, reason, failure = "completed", "", None
     bar = None
-    ctx = None
     try:
-        start = int(point.get("start_block", 0))
-        key0 = int(point.get("checkpoint_key", start))   # checkpoint key of the first new block
         if progress:
             from tqdm import tqdm
             done = sum(writer.n_rows().values())
@@ -325,27 +252,16 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
             # state of the bar stays on screen; the unit and the live figure are the protocol's
             bar = tqdm(total=plan.n_points, initial=min(done, plan.n_points), unit=f" {protocol.progress_unit}",
                        delay=1.0, desc=protocol.name, leave=True, disable=not _is_tty(sys.stderr))
-        ctx = RunContext(instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, stop, log,
-                         start_block=start, resume=point, wait=_waiter(core, stop),
-                         select_device=_device_selector(core, cfg),
-                         n_devices=core.config.n_devices if core is not None and hasattr(core.die, "device") else 1)
         log.signals(stop)
-        for i, block in enumerate(protocol.execute(ctx)):
-            if core is not None:
-                _write_checkpoint(writer.run_dir, key0 + i, {**sim_snapshot(core), "rows": _rows_after(writer, block)})
-            n = 0
-            for stream, cols in block.items():
-                writer.append(stream, cols)
-                n = max(n, len(next(iter(cols.values()))))
-            if bar is not None:
-                _bar_update(bar, protocol, block, n)
-            log.signals(stop)
-        if stop():
-            status, reason = "aborted", stop.reason
-        elif ctx.end_reason:
-            reason = ctx.end_reason
-            if ctx.failure is not None:
-                status = "device_failure"
+        engine = RunEngine(protocol, station, StoreSink(writer), stop=stop, log=log,
+                           on_block=(lambda n, block: _bar_update(bar, protocol, block, n)) if bar is not None else None,
+                           between_blocks=lambda: log.signals(stop))
+        result = engine.run(cursor)
+        if result.stopped or stop():
+            status, reason = "aborted", stop.reason or "stopped"
+        elif result.failure is not None:
+            reason, failure = result.reason, result.failure
+            status = "device_failure"
             log(reason, "warning")
     except InstrumentAborted:
         status, reason = "aborted", stop.reason or "test aborted"
@@ -365,17 +281,14 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
             from instruments.transcript import transcript_arrays
             attachments = {"transcript": transcript_arrays(rec.path)}
         log.signals(stop)
-        failure = ctx.failure if ctx is not None and status == "device_failure" else None
+        failure = failure if status == "device_failure" else None
         from .notify import notify_run_end      # [notify]: command/URLs; outcomes become events; never raises
         notify_run_end(cfg, writer.run_dir, status, reason, safe, failure, log)
         writer.close(status, reason, safe_state=safe, attachments=attachments, failure=failure)
         if writer.close_error:
             echo(f"labrc: the run file could not be finalized ({writer.close_error}); "
                  f"its journal is complete: `labrc close` or `labrc resume` {writer.run_dir.name} once fixed")
-        try:
-            instr.adapter.close()
-        except Exception:  # noqa: BLE001
-            pass
+        station.close()
         if cfg.data.compact and status in ("completed", "device_failure") and not writer.close_error:
             _compact(writer.run_dir, echo)
         restore(own)
@@ -393,6 +306,7 @@ def _compact(run_dir: Path, echo: Callable[[str], None]) -> None:
         echo(f"compaction skipped: {exc}")
         return
     if info.get("compacted"):
+        (run_dir / checkpoint.CHECKPOINT_NAME).unlink(missing_ok=True)   # nothing resumes a compacted run
         echo(f"compacted: {info['bytes_before'] / 1e6:.1f} MB -> {info['bytes_after'] / 1e6:.1f} MB in "
              f"{info['seconds']:.1f} s (verified against the journal; journal removed)")
 
@@ -440,35 +354,7 @@ def _bar_update(bar, protocol: Protocol, block: dict, n: int) -> None:
     bar.update(n)
 
 
-def _waiter(core, stop: StopFlag) -> Callable[[float], None]:
-    """``wait(t)``: on hardware sleep ``t`` s of host time (stop requests end it early); on the simulator
-    advance its virtual clock by ``t`` with the present outputs applied (the device relaxes or drifts)."""
-    if core is not None:
-        return core.advance
-
-    def sleep(t: float) -> None:
-        end = time.monotonic() + float(t)
-        while not stop() and time.monotonic() < end:
-            time.sleep(min(0.2, max(end - time.monotonic(), 0.0)))
-    return sleep
-
-
-def _device_selector(core, cfg: Config) -> Callable[[int], None]:
-    """On the simulator, put device k of the die under the probes; on hardware refuse any other device."""
-    from protocols.base import ParameterError
-
-    def select(k: int) -> None:
-        if core is not None and hasattr(core.die, "device"):
-            if not 0 <= k < core.config.n_devices:
-                raise ParameterError(f"device {k} is not on the die (0..{core.config.n_devices - 1})")
-            core.config.device_index = int(k)
-        elif k != cfg.sim.device and core is None:
-            raise ParameterError(f"device {k}: on hardware the probes stay on one device per run; "
-                                 "run the campaign once per device")
-    return select
-
-
-def _safe_shutdown(instr: Keithley4200, log: Callable[..., None]) -> dict:
+def _safe_shutdown(instr: Any, log: Callable[..., None]) -> dict:
     t0 = time.monotonic()
     try:
         safe = instr.shutdown()

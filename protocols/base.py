@@ -1,8 +1,13 @@
-"""What every protocol is: typed parameters with units and limits, ``validate()``, a plan, blocks.
+"""What every protocol is: typed parameters with units and limits, ``validate()``, and a plan.
 
-A protocol plans and executes *blocks* (a sweep, a burst of cycles) through the driver's public
-methods; the single run loop in :mod:`labrc.runner` owns stop checks, the store, the safe state
-and the final status, so a new protocol gets all of those for free.
+A protocol is a *plan* (Bluesky's plans vs RunEngine): a list of blocks (a sweep, a burst of
+cycles, a read) fixed by the parameters alone, and for each block a generator of messages
+(:mod:`labrc.engine.messages`: a list sweep, a wait, a device selection, rows to store, a log line,
+a device failure) that receives each measurement back, so adaptive protocols stay natural. A block
+returns its *carry* — the few typed values the next block needs (a failure run length, a
+reference) — and that is all a protocol knows of resuming. The one engine (:mod:`labrc.engine`)
+owns stop checks, ``seq``, the run clock, checkpoints, progress, the store, the safe state and the
+final status; the same plan against the planning station is the dry run.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from instruments.limits import LIST_POINTS_MAX, LimitError, SmuLimits
+from labrc.engine.messages import BlockPlan
 
 
 class ParameterError(LimitError):
@@ -144,36 +150,16 @@ def coerce_params(cls: type, values: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Plan:
-    """What a run will do, computed before it runs: blocks, points, instrument commands, duration."""
+    """What a run will do, estimated from the parameters before it runs: blocks, points, duration.
+
+    The exact command count is not estimated: ``labrc run --dry-run`` runs the plan against the
+    planning station (:class:`labrc.stations.PlanningStation`) and counts the driver's own stream."""
 
     n_blocks: int
     n_points: int
-    n_commands: int
     eta_s: float
     engine: str
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunContext:
-    """What the run loop hands a protocol: the driver, wiring, a stop check and an event log."""
-
-    instrument: Any
-    top_smu: int
-    ground_smu: int | None
-    should_stop: Callable[[], bool]
-    log: Callable[[str], None]
-    start_block: int = 0
-    resume: dict = field(default_factory=dict)   # protocol-specific continuation values (seq0, t_offset, ...)
-    wait: Callable[[float], None] = lambda s: None  # let time pass: host time on hardware, virtual on the simulator
-    # move to device k of the die: the simulator switches its device under test; on hardware only k equal
-    # to the configured device is possible (the operator moves the probes between runs), else ParameterError
-    select_device: Callable[[int], None] = lambda k: None
-    n_devices: int = 1          # devices reachable by select_device (the simulated die; 1 on hardware)
-    end_reason: str = ""        # set by a protocol that ends early on purpose (e.g. device failure)
-    # set by a protocol that detected a failed device: {"cycle": first failing cycle, "mode": "stuck OFF" ...,
-    # "criterion": which rule, "detected_at": cycle}; the run then ends with status "device_failure" (exit 3)
-    failure: dict | None = None
 
 
 class Protocol:
@@ -210,13 +196,22 @@ class Protocol:
     def plan(self) -> Plan:
         raise NotImplementedError
 
-    def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
-        """Where a resumed run continues, from the rows on disk (``start_block`` + protocol values)."""
-        raise NotImplementedError(f"{self.name} cannot be resumed")
-
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
-        """Yield one ``{stream: columns}`` mapping per block, checking ``ctx.should_stop`` between blocks."""
+    def blocks(self) -> Sequence[Any]:
+        """The run's blocks, in order, from the parameters alone (deterministic: a resumed run splits
+        exactly like the original). Each is handed to :meth:`block`."""
         raise NotImplementedError
+
+    def initial_carry(self) -> dict:
+        """The carry into the first block (plain values: it is stored in every checkpoint)."""
+        return {}
+
+    def block(self, spec: Any, carry: dict) -> BlockPlan:
+        """The plan of one block: yield messages, receive their replies, return the carry for the next."""
+        raise NotImplementedError
+
+    def devices_needed(self) -> int:
+        """Devices of the die the plan selects (checked against the station before any voltage)."""
+        return 1
 
     def live_figure(self, block: dict[str, dict]) -> str:
         """A short figure of one just-measured block for the progress bar (e.g. ``ON/OFF 1.2e+03``); "" = none."""

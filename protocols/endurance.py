@@ -26,9 +26,11 @@ write/read ≈ 36 from the leakage curvature between 0.1 V and 2 V, above any fi
   mean over its first ``ref_cycles`` cycles, kept per row in ``on_off_ref`` so a resumed run uses the
   same reference), or below the absolute floor ``on_off_min``.
 
-A device has failed after ``fail_cycles`` consecutive failing cycles; the run then sets
-``ctx.failure`` (first failing cycle, mode, criterion, detection cycle) and, with ``stop_on_failure``,
-ends there: status ``device_failure``, exit 3 (:mod:`labrc.outcome`).
+A device has failed after ``fail_cycles`` consecutive failing cycles; the plan then yields
+:class:`DeviceFailed` (first failing cycle, mode, criterion, detection cycle) and, with
+``stop_on_failure``, the engine ends the run there: status ``device_failure``, exit 3 (:mod:`labrc.outcome`).
+What one burst hands the next (the failing-run length, the early-life reference, the running
+statistics) is the block's carry, stored in every checkpoint, so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ import numpy as np
 
 from instruments.bursts import choose_integration, plan_bursts
 from instruments.limits import INTEGRATION_PLC, LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
+from labrc.engine.messages import BlockPlan, DeviceFailed, Emit, ListSweep, Log
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 
 FAIL_NONE, FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF = 0, 1, 2, 3
 FAIL_NAMES = {FAIL_STUCK_ON: "stuck ON", FAIL_STUCK_OFF: "stuck OFF", FAIL_LOW_ON_OFF: "ON/OFF collapse"}
@@ -139,7 +142,7 @@ class _Endurance(Protocol):
     def plan(self) -> Plan:
         bp = self.burst_plan()
         n_bursts = sum(1 for _ in self.burst_sizes())
-        return Plan(n_blocks=n_bursts, n_points=self.params.cycles, n_commands=self.cmds_per_burst * n_bursts,
+        return Plan(n_blocks=n_bursts, n_points=self.params.cycles,
                     eta_s=bp.eta_s, engine=self.engine,
                     notes=[f"{bp.cycles_per_burst} cycles per burst (bound by {bp.bound_by}), "
                            f"cycle = {self.cycle_s * 1e3:.3g} ms of instrument time"])
@@ -157,83 +160,44 @@ class _Endurance(Protocol):
                 Column("i_meas", "f8", "A", (k,)), Column("compliance", "u1", "", (k,))), chunk_rows=256),
         }
 
-    def burst_ends(self) -> np.ndarray:
-        """Cycle index where each planned burst ends (exclusive)."""
-        return np.cumsum(np.fromiter(self.burst_sizes(), np.int64))
+    def blocks(self) -> list[tuple[int, int]]:
+        """(first cycle, cycles) of every burst."""
+        sizes = np.fromiter(self.burst_sizes(), np.int64)
+        firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return [(int(f), int(n)) for f, n in zip(firsts, sizes)]
 
-    def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
-        """Where a killed/stopped run continues: the first cycle not on disk, with the simulator state of
-        the block that ended there. Every value carried between bursts is in the last row (``fail_run``,
-        ``on_off_ref``) or a function of the cycle index (``t``, burst boundaries, detail cycles).
+    def initial_carry(self) -> dict:
+        return {"fail_run": 0, "on_off_ref": math.nan, "failure_reported": False, "stats": RunningStats().state()}
 
-        A block appends ``detail`` before ``cycles``, so a kill between the two leaves the detail rows
-        of a burst whose cycles are not on disk; that burst runs again and its detail rows, already on
-        disk, are not appended twice (``detail_skip``)."""
+    def block(self, spec: tuple[int, int], carry: dict) -> BlockPlan:
+        """One burst: its cycles, the failure codes, the detail traces of its log-spaced cycles."""
         p = self.params
-        row = last.get("cycles", {})
-        cycle0 = int(n_rows.get("cycles", 0))
-        detail_on_disk = int(n_rows.get("detail", 0))
-        detail_due = int(np.searchsorted(detail_cycles(p.cycles, p.n_detail), cycle0))
-        return {"start_block": int(np.searchsorted(self.burst_ends(), cycle0, side="right")),
-                "cycle0": cycle0, "detail0": detail_on_disk, "detail_skip": max(detail_on_disk - detail_due, 0),
-                "rows": {"cycles": cycle0, "detail": min(detail_on_disk, detail_due)},
-                "fail_run": int(row.get("fail_run", 0)) if row else 0,
-                "on_off_ref": float(row.get("on_off_ref", math.nan)) if row else math.nan}
-
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
-        p = self.params
+        first, n = spec
+        v, i, status, cols = yield from self.burst(n)
+        seq = np.arange(first, first + n, dtype=np.int64)
+        cols["on_off_ref"] = early_reference(cols["on_off"], first, carry["on_off_ref"], p.ref_cycles)
+        cols["fail"] = self.fail_codes(cols, seq)
+        runs = run_lengths(cols["fail"] != FAIL_NONE, int(carry["fail_run"]))
+        cols.update(t=seq * self.cycle_s, fail_run=runs)
         details = detail_cycles(p.cycles, p.n_detail)
-        cycle = int(ctx.resume.get("cycle0", 0))
-        detail_seq = int(ctx.resume.get("detail0", 0))
-        skip = int(ctx.resume.get("detail_skip", 0))
-        carry = int(ctx.resume.get("fail_run", 0))
-        ref = float(ctx.resume.get("on_off_ref", math.nan))
-        if detail_seq < int(np.searchsorted(details, cycle)):
-            ctx.log(f"detail rows of cycles before {cycle} are missing from the file; the resumed run "
-                    "continues without them", "warning")
-        stats = RunningStats(cycle)
-        c_start = 0
-        for n_planned in self.burst_sizes():
-            first, c_end = max(c_start, cycle), c_start + n_planned
-            c_start = c_end
-            if first >= c_end:          # resumed: this burst is already on disk
-                continue
-            if ctx.should_stop():
-                return
-            v, i, status, cols = self.burst(ctx, c_end - first)
-            n = cols["on_off"].size
-            seq = np.arange(cycle, cycle + n, dtype=np.int64)
-            cols["on_off_ref"] = early_reference(cols["on_off"], cycle, ref, p.ref_cycles)
-            ref = float(cols["on_off_ref"][-1])
-            cols["fail"] = self.fail_codes(cols, seq)
-            runs = run_lengths(cols["fail"] != FAIL_NONE, carry)
-            carry = int(runs[-1])
-            cols.update(seq=seq, t=seq * self.cycle_s, fail_run=runs)
-            block = {}
-            sel = details[(details >= cycle) & (details < cycle + n)] - cycle
-            drop, skip = min(skip, sel.size), skip - min(skip, sel.size)
-            sel = sel[drop:]                       # already on disk from a killed attempt at this burst
-            if sel.size:                           # detail first: ``cycles`` is the block's commit
-                block["detail"] = {"seq": np.arange(detail_seq, detail_seq + sel.size, dtype=np.int64),
-                                   "cycle": sel + cycle, "v_set": v[sel], "i_meas": i[sel],
-                                   "compliance": (status[sel] == "C").astype(np.uint8)}
-                detail_seq += sel.size
-            block["cycles"] = cols
-            yield block
-            if stats.add(cols["on_off"], cols["fail"]):
-                ctx.log(f"cycle {cycle + n}: ON/OFF median of the last burst {stats.median_recent:.3g}, "
-                        f"early-life reference {ref:.3g}, min {stats.min:.3g}, failing cycles {stats.n_bad} "
-                        f"of the {stats.n} run since cycle {stats.first}")
-            cycle += n
-            failed = np.flatnonzero(runs >= p.fail_cycles)
-            if failed.size and ctx.failure is None:
-                k = int(failed[0])
-                self.record_failure(ctx, code=int(cols["fail"][k]), first=int(seq[k] - runs[k] + 1),
-                                    at=int(seq[k]))
-                if p.stop_on_failure:
-                    return
-            if n < c_end - first:       # a stop inside the burst: the run ends at the next check
-                return
+        sel = details[(details >= first) & (details < first + n)] - first
+        if sel.size:                           # detail first: ``cycles`` is the block's last append
+            yield Emit("detail", {"cycle": sel + first, "v_set": v[sel], "i_meas": i[sel],
+                                  "compliance": (status[sel] == "C").astype(np.uint8)})
+        yield Emit("cycles", cols)
+        stats = RunningStats.from_state(carry["stats"])
+        ref = float(cols["on_off_ref"][-1])
+        if stats.add(cols["on_off"], cols["fail"]):
+            yield Log(f"cycle {first + n}: ON/OFF median of the last burst {stats.median_recent:.3g}, "
+                      f"early-life reference {ref:.3g}, min {stats.min:.3g}, failing cycles {stats.n_bad} "
+                      f"of the {stats.n} run")
+        reported = bool(carry["failure_reported"])
+        failed = np.flatnonzero(runs >= p.fail_cycles)
+        if failed.size and not reported:
+            k = int(failed[0])
+            yield self.failure(code=int(cols["fail"][k]), first=int(seq[k] - runs[k] + 1), at=int(seq[k]))
+            reported = True
+        return {"fail_run": int(runs[-1]), "on_off_ref": ref, "failure_reported": reported, "stats": stats.state()}
 
     # -- failure criteria ----------------------------------------------------------------------
     def collapsed(self, cols: dict, seq: np.ndarray) -> np.ndarray:
@@ -247,17 +211,14 @@ class _Endurance(Protocol):
     def criterion(self, code: int) -> str:
         raise NotImplementedError
 
-    def record_failure(self, ctx: RunContext, code: int, first: int, at: int) -> None:
-        """The device failed: ``ctx.failure`` (the runner records it and ends with ``device_failure``)."""
+    def failure(self, code: int, first: int, at: int) -> DeviceFailed:
+        """The device failed: the engine records it and, with ``stop_on_failure``, ends the run."""
         p = self.params
         mode, rule = FAIL_NAMES[code], self.criterion(code)
-        ctx.failure = {"cycle": first, "mode": mode, "criterion": rule, "detected_at": at,
-                       "fail_cycles": p.fail_cycles}
-        ctx.end_reason = (f"device failure ({mode}) at cycle {first}: {rule} for {p.fail_cycles} consecutive "
-                          f"cycles (detected at cycle {at})")
-        if not p.stop_on_failure:     # the runner logs the reason when the run ends; say it now too
-            ctx.end_reason += "; the run continued (stop_on_failure=false)"
-            ctx.log(ctx.end_reason, "warning")
+        return DeviceFailed(f"device failure ({mode}) at cycle {first}: {rule} for {p.fail_cycles} consecutive "
+                            f"cycles (detected at cycle {at})",
+                            {"cycle": first, "mode": mode, "criterion": rule, "detected_at": at,
+                             "fail_cycles": p.fail_cycles}, end=p.stop_on_failure)
 
     @classmethod
     def summary(cls, reader) -> dict:
@@ -276,13 +237,24 @@ class _Endurance(Protocol):
 
 
 class RunningStats:
-    """Bounded-memory running statistics of this session's cycles (from ``first``): count, minimum and
-    median of the last burst's ON/OFF, failing cycles; a log line whenever the cycle count passes 10ᵏ."""
+    """Bounded-memory running statistics of the run's cycles: count, minimum and median of the last
+    burst's ON/OFF, failing cycles; a log line whenever the cycle count passes 10ᵏ. Its state is part
+    of the endurance carry (a resumed run logs what the uninterrupted one would)."""
 
-    def __init__(self, first: int = 0) -> None:
-        self.first = first
+    def __init__(self) -> None:
         self.n, self.n_bad, self.min, self.median_recent = 0, 0, math.inf, math.nan
-        self._decade = int(math.log10(first)) if first > 0 else -1
+        self._decade = -1
+
+    def state(self) -> dict:
+        return {"n": self.n, "n_bad": self.n_bad, "min": self.min, "median_recent": self.median_recent,
+                "decade": self._decade}
+
+    @classmethod
+    def from_state(cls, d: dict) -> "RunningStats":
+        out = cls()
+        out.n, out.n_bad, out.min, out.median_recent = int(d["n"]), int(d["n_bad"]), float(d["min"]), float(d["median_recent"])
+        out._decade = int(d["decade"])
+        return out
 
     def add(self, on_off: np.ndarray, fail: np.ndarray) -> bool:
         """Add a burst; True when the total crossed a power of ten (time to log a line)."""
@@ -292,7 +264,7 @@ class RunningStats:
         self.n_bad += int(np.sum(fail != FAIL_NONE))
         self.min = min(self.min, float(np.nanmin(on_off)))
         self.median_recent = float(np.nanmedian(on_off))
-        d = int(math.log10(self.first + self.n))
+        d = int(math.log10(self.n))
         crossed, self._decade = d > self._decade, max(d, self._decade)
         return crossed
 
@@ -331,7 +303,6 @@ class VolatileEndurance(_Endurance):
     Params = VolatileEnduranceParams
     description = "read +0.1 V / write +2 V 5 ms at 1 µA / read; ON = write current, OFF = read (paper Methods)"
     engine = "SMU list sweeps with compliance (one VL list per burst)"
-    cmds_per_burst = 24
 
     @property
     def n_rest(self) -> int:
@@ -345,15 +316,14 @@ class VolatileEndurance(_Endurance):
     def cycle_s(self) -> float:
         return self.points_per_cycle * self.step_s
 
-    def burst(self, ctx: RunContext, n: int):
+    def burst(self, n: int):
+        """``n`` cycles as one list (``yield from``): (levels, currents, status letters, cycle columns)."""
         p = self.params
         # one cycle: read, write, rest at 0 V; "3. repeat step 1" is the next cycle's read, so the read
         # after a write is the following read (i_read_after, NaN for the last cycle of a burst)
         levels = np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(self.n_rest)])
         k = levels.size
-        r = ctx.instrument.list_sweep(ctx.top_smu, np.tile(levels, n), p.icc_a, p.width_s, 0.0,
-                                      choose_integration(p.width_s), ctx.ground_smu,
-                                      should_stop=ctx.should_stop, fetch=("I",))
+        r = yield ListSweep(np.tile(levels, n), p.icc_a, p.width_s, 0.0, choose_integration(p.width_s), ("I",))
         i = r.i_meas_a.reshape(n, k)
         st = r.status.reshape(n, k)
         on_off = np.abs(i[:, 1]) / np.maximum(np.abs(i[:, 0]), 1e-15)
@@ -413,7 +383,6 @@ class NonvolatileEndurance(_Endurance):
     description = "read / +5 V SET (1 mA) / read / -7 V erase; ON/OFF from the two 0.1 V reads (paper Methods)"
     engine = "SMU list sweeps: [read, SET, read] at Icc and [erase] at the erase compliance, per cycle"
     points_per_cycle = 4
-    cmds_per_burst = 48
 
     @property
     def cycle_s(self) -> float:
@@ -428,20 +397,17 @@ class NonvolatileEndurance(_Endurance):
         p = self.params
         check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
 
-    def burst(self, ctx: RunContext, n: int):
+    def burst(self, n: int):
+        """``n`` cycles, two lists each (``yield from``): (levels, currents, status letters, cycle columns)."""
         p = self.params
-        k = ctx.instrument
         i = np.empty((n, 4))
         st = np.empty((n, 4), "<U1")
         integ = choose_integration(p.width_s)
+        write = np.array([p.v_read_v, p.v_write_v, p.v_read_v])
+        erase = np.array([p.v_erase_v])
         for c in range(n):
-            if c and ctx.should_stop():   # finish a whole burst only if not asked to stop
-                i, st, n = i[:c], st[:c], c
-                break
-            a = k.list_sweep(ctx.top_smu, np.array([p.v_read_v, p.v_write_v, p.v_read_v]), p.icc_a, p.width_s,
-                             0.0, integ, ctx.ground_smu, should_stop=ctx.should_stop, fetch=("I",))
-            e = k.list_sweep(ctx.top_smu, np.array([p.v_erase_v]), p.icc_reset_a, p.width_s, 0.0, integ,
-                             ctx.ground_smu, should_stop=ctx.should_stop, fetch=("I",))
+            a = yield ListSweep(write, p.icc_a, p.width_s, 0.0, integ, ("I",))
+            e = yield ListSweep(erase, p.icc_reset_a, p.width_s, 0.0, integ, ("I",))
             i[c, :3], i[c, 3] = a.i_meas_a, e.i_meas_a[0]
             st[c, :3], st[c, 3] = a.status, e.status[0]
         on_off = np.abs(i[:, 2]) / np.maximum(np.abs(i[:, 0]), 1e-15)

@@ -10,14 +10,14 @@ level *is* the compliance, which only the SMU has. One ladder (all levels once) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from instruments.limits import SMU_COMPLIANCE_MIN_A
+from labrc.engine.messages import BlockPlan, Emit
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 
@@ -77,39 +77,34 @@ class IccSet(Protocol):
         n_rest = int(np.ceil(p.rest_s / 1e-3)) + p.n_read
         per_level = (pts_set + pts_reset) * (p.delay_s + 0.1 / 60) + 2 * n_rest * (1e-3 + 0.1 / 60)
         n = p.n_levels * p.repeats
-        return Plan(n_blocks=p.repeats, n_points=n, n_commands=4 * 24 * n, eta_s=per_level * n,
+        return Plan(n_blocks=p.repeats, n_points=n, eta_s=per_level * n,
                     engine="SMU list sweeps (SET at Icc, RESET, reads)",
                     notes=[f"ladder {p.icc_min_a:g} … {p.icc_max_a:g} A in {p.n_levels} levels × {p.repeats}"])
 
-    def resume_point(self, n_rows, last) -> dict:
-        n = n_rows.get("levels", 0)
-        k = n // self.params.n_levels
-        return {"start_block": k, "seq0": k * self.params.n_levels, "t_offset": float(last.get("levels", {}).get("t", 0.0))}
+    def blocks(self) -> range:
+        """One block per pass over the ladder."""
+        return range(self.params.repeats)
 
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+    def block(self, rep: int, carry: dict) -> BlockPlan:
+        """Every level of the ladder: SET at its Icc, read the LRS, RESET, read the HRS; ``t`` = the run
+        clock at the end of the level's RESET."""
         p = self.params
         ladder = self.ladder
         set_wave, reset_wave = ramp(p.v_set_v, p.step_v), ramp(p.v_reset_v, p.step_v)
-        seq, t = int(ctx.resume.get("seq0", 0)), float(ctx.resume.get("t_offset", 0.0))
-        for rep in range(ctx.start_block, p.repeats):
-            if ctx.should_stop():
-                return
-            rows: dict[str, list] = {k: [] for k in ("icc", "g_lrs", "g_hrs", "i_lrs", "i_set_peak", "v_set", "t")}
-            for icc in ladder:
-                s = sweep(ctx, set_wave, float(icc), p.delay_s)
-                i_lrs, g_lrs = read(ctx, p.v_read_v, p.n_read, p.rest_s, 1e-3)
-                r = sweep(ctx, reset_wave, p.icc_reset_a, p.delay_s)
-                _, g_hrs = read(ctx, p.v_read_v, p.n_read, p.rest_s, 1e-3)
-                t += s.t_s + r.t_s
-                for k, v in (("icc", icc), ("g_lrs", g_lrs), ("g_hrs", g_hrs), ("i_lrs", i_lrs),
-                             ("i_set_peak", s.i_peak_a), ("v_set", s.switch_v), ("t", t)):
-                    rows[k].append(v)
-            n = len(ladder)
-            block = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
-            block.update(seq=np.arange(seq, seq + n, dtype=np.int64), repeat=np.full(n, rep, np.int32),
-                         level=np.arange(n, dtype=np.int32))
-            seq += n
-            yield {"levels": block}
+        rows: dict[str, list] = {k: [] for k in ("icc", "g_lrs", "g_hrs", "i_lrs", "i_set_peak", "v_set", "t")}
+        for icc in ladder:
+            s = yield from sweep(set_wave, float(icc), p.delay_s)
+            i_lrs, g_lrs = yield from read(p.v_read_v, p.n_read, p.rest_s, 1e-3)
+            r = yield from sweep(reset_wave, p.icc_reset_a, p.delay_s)
+            _, g_hrs = yield from read(p.v_read_v, p.n_read, p.rest_s, 1e-3)
+            for k, v in (("icc", icc), ("g_lrs", g_lrs), ("g_hrs", g_hrs), ("i_lrs", i_lrs),
+                         ("i_set_peak", s.i_peak_a), ("v_set", s.switch_v), ("t", r.t_end_s)):
+                rows[k].append(v)
+        n = len(ladder)
+        cols = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
+        cols.update(repeat=np.full(n, rep, np.int32), level=np.arange(n, dtype=np.int32))
+        yield Emit("levels", cols)
+        return carry
 
     @classmethod
     def summary(cls, reader) -> dict:

@@ -11,8 +11,6 @@ outcome depends on the compliance, which only the SMU has. One sweep = one block
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 
 from instruments.limits import (
@@ -21,9 +19,10 @@ from instruments.limits import (
     INTEGRATION_PLC,
     SMU_VOLTAGE_MAX_V,
 )
+from labrc.engine.messages import BlockPlan, Emit, ListSweep
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .smu_ops import staircase
 
 
@@ -106,48 +105,35 @@ class IVSweep(Protocol):
         p = self.params
         return int(sum(b.size for b in sweep_branches(p.v_max_v, p.v_min_v, p.step_v)))
 
-    def resume_point(self, n_rows: dict[str, int], last: dict[str, dict]) -> dict:
-        """Where an interrupted run continues: the next whole sweep, seq and time after what is on disk."""
-        n = n_rows.get("points", 0)
-        return {"start_block": -(-n // self.points_per_sweep), "seq0": n,
-                "t_offset": float(last.get("points", {}).get("t", 0.0))}
-
     def plan(self) -> Plan:
         p = self.params
         n = self.waveform.size
         t_int = INTEGRATION_PLC[p.integration] / 60.0
         per_sweep = p.hold_s + p.rest_s + n * (p.delay_s + t_int)
-        n_branches = sum(b.size > 0 for b in sweep_branches(p.v_max_v, p.v_min_v, p.step_v))
-        n_cmds_per = (21 + 3) * n_branches   # setup + start + poll (approx.) + DO reads
-        return Plan(n_blocks=p.repeats, n_points=n * p.repeats, n_commands=n_cmds_per * p.repeats,
-                    eta_s=per_sweep * p.repeats, engine="SMU list sweep (VL) with compliance",
+        return Plan(n_blocks=p.repeats, n_points=n * p.repeats, eta_s=per_sweep * p.repeats, engine="SMU list sweep (VL) with compliance",
                     notes=[f"{n} points per sweep, Icc = {p.icc_a:g} A"])
 
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+    def blocks(self) -> range:
+        """One block per sweep."""
+        return range(self.params.repeats)
+
+    def block(self, k: int, carry: dict) -> BlockPlan:
+        """Sweep ``k``: the SET branch at ``icc_a`` then (bipolar) the RESET branch at ``icc_reset_a``,
+        each one list; ``t`` is the run clock (the list timestamps, continued across sweeps)."""
         p = self.params
         branches = [(b, icc) for b, icc in zip(sweep_branches(p.v_max_v, p.v_min_v, p.step_v),
                                                 (p.icc_a, p.icc_reset_a)) if b.size]
-        n_sweep = sum(b.size for b, _ in branches)
-        t_offset = float(ctx.resume.get("t_offset", 0.0))
-        seq0 = int(ctx.resume.get("seq0", 0))
-        for k in range(ctx.start_block, p.repeats):
-            if ctx.should_stop():
-                return
-            cols: dict[str, list] = {c: [] for c in ("v_set", "v_meas", "i_meas", "t", "icc", "compliance")}
-            for j, (wave, icc) in enumerate(branches):
-                hold = p.hold_s + (p.rest_s if k > 0 and j == 0 else 0.0)
-                r = ctx.instrument.list_sweep(ctx.top_smu, wave, icc, p.delay_s, hold, p.integration,
-                                              ctx.ground_smu, should_stop=ctx.should_stop)
-                for c, a in (("v_set", r.v_set_v), ("v_meas", r.v_meas_v), ("i_meas", r.i_meas_a),
-                             ("t", t_offset + r.t_s), ("icc", np.full(len(r), icc)),
-                             ("compliance", r.compliance.astype(np.uint8))):
-                    cols[c].append(a)
-                t_offset += float(r.t_s[-1]) if len(r) else 0.0
-            points = {c: np.concatenate(a) for c, a in cols.items()}
-            points["seq"] = np.arange(seq0, seq0 + n_sweep, dtype=np.int64)
-            points["sweep"] = np.full(n_sweep, k, np.int32)
-            seq0 += n_sweep
-            yield {"points": points}
+        cols: dict[str, list] = {c: [] for c in ("v_set", "v_meas", "i_meas", "t", "icc", "compliance")}
+        for j, (wave, icc) in enumerate(branches):
+            hold = p.hold_s + (p.rest_s if k > 0 and j == 0 else 0.0)
+            r = yield ListSweep(wave, icc, p.delay_s, hold, p.integration)
+            for c, a in (("v_set", r.v_set_v), ("v_meas", r.v_meas_v), ("i_meas", r.i_meas_a), ("t", r.t_s),
+                         ("icc", np.full(len(r), icc)), ("compliance", r.compliance.astype(np.uint8))):
+                cols[c].append(a)
+        points = {c: np.concatenate(a) for c, a in cols.items()}
+        points["sweep"] = np.full(points["v_set"].size, k, np.int32)
+        yield Emit("points", points)
+        return carry
 
     @classmethod
     def summary(cls, reader) -> dict:

@@ -8,14 +8,14 @@ and erased. Every step is an SMU list sweep (the mode is the compliance); one st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from instruments.limits import SMU_COMPLIANCE_MIN_A
+from labrc.engine.messages import BlockPlan, Emit
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 PHASES = ("volatile-before", "nonvolatile", "volatile-after")
@@ -78,30 +78,27 @@ class Reconfigure(Protocol):
         n = len(self.steps())
         p = self.params
         pts = 2 * max(p.v_set_v, p.v_volatile_v) / p.step_v + 1
-        return Plan(n_blocks=n, n_points=n, n_commands=60 * n, eta_s=n * 2 * pts * (p.delay_s + 0.1 / 60),
+        return Plan(n_blocks=n, n_points=n, eta_s=n * 2 * pts * (p.delay_s + 0.1 / 60),
                     engine="SMU list sweeps", notes=[f"phases: {', '.join(PHASES)}"])
 
-    def resume_point(self, n_rows, last) -> dict:
-        return {"start_block": n_rows.get("steps", 0)}
+    def blocks(self) -> list[tuple[int, float]]:
+        """One block per step: (phase, compliance)."""
+        return self.steps()
 
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+    def block(self, step: tuple[int, float], carry: dict) -> BlockPlan:
         p = self.params
-        vol_wave, set_wave, reset_wave = (ramp(p.v_volatile_v, p.step_v), ramp(p.v_set_v, p.step_v),
-                                          ramp(p.v_reset_v, p.step_v))
-        for k, (phase, icc) in list(enumerate(self.steps()))[ctx.start_block:]:
-            if ctx.should_stop():
-                return
-            s = sweep(ctx, vol_wave if phase != 1 else set_wave, icc, p.delay_s)
-            _, g = read(ctx, p.v_read_v, 5, p.rest_s, 1e-3)
-            g_after = np.nan
-            if phase == 1:
-                sweep(ctx, reset_wave, p.icc_reset_a, p.delay_s)
-                _, g_after = read(ctx, p.v_read_v, 5, p.rest_s, 1e-3)
-            yield {"steps": {"seq": np.array([k], np.int64), "phase": np.array([phase], np.int8),
-                             "icc": np.array([icc]), "i_peak": np.array([s.i_peak_a]),
-                             "v_switch": np.array([s.switch_v]), "g_read": np.array([g]),
-                             "g_after_reset": np.array([g_after]),
-                             "volatile": np.array([g < p.g_volatile_max_s], np.uint8)}}
+        phase, icc = step
+        s = yield from sweep(ramp(p.v_volatile_v if phase != 1 else p.v_set_v, p.step_v), icc, p.delay_s)
+        _, g = yield from read(p.v_read_v, 5, p.rest_s, 1e-3)
+        g_after = np.nan
+        if phase == 1:
+            yield from sweep(ramp(p.v_reset_v, p.step_v), p.icc_reset_a, p.delay_s)
+            _, g_after = yield from read(p.v_read_v, 5, p.rest_s, 1e-3)
+        yield Emit("steps", {"phase": np.array([phase], np.int8), "icc": np.array([icc]),
+                             "i_peak": np.array([s.i_peak_a]), "v_switch": np.array([s.switch_v]),
+                             "g_read": np.array([g]), "g_after_reset": np.array([g_after]),
+                             "volatile": np.array([g < p.g_volatile_max_s], np.uint8)})
+        return carry
 
     @classmethod
     def summary(cls, reader) -> dict:

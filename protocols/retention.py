@@ -1,22 +1,22 @@
 """Retention: program a state with a compliance-limited SET, then read it at log-spaced times.
 
-Paper: non-volatile states (Icc = 1 mA) are retained for 10⁵ s. Waiting uses the run loop's
-``wait``: host time on hardware (the run is resumable, and a resumed run keeps the original
-schedule measured from the programming time), virtual time on the simulator. One read = one block.
+Paper: non-volatile states (Icc = 1 mA) are retained for 10⁵ s. Waiting is a :class:`Wait` message:
+host time on hardware, virtual time on the simulator (labrc.stations). One read = one block; block 0
+programs and reads at t = 0. ``wall`` is the host time of the programming sweep + ``t`` (the carry
+keeps the programming time, so a resumed run keeps the original schedule).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from instruments.limits import SMU_COMPLIANCE_MIN_A
+from labrc.engine.messages import BlockPlan, Emit, Wait
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .smu_ops import ramp, read, sweep
 
 
@@ -65,32 +65,25 @@ class Retention(Protocol):
 
     def plan(self) -> Plan:
         p = self.params
-        return Plan(n_blocks=p.n_reads + 1, n_points=p.n_reads + 1, n_commands=24 * (p.n_reads + 2),
-                    eta_s=p.t_max_s, engine="SMU list sweeps (SET at Icc, reads at 0.1 V)",
+        return Plan(n_blocks=p.n_reads + 1, n_points=p.n_reads + 1, eta_s=p.t_max_s, engine="SMU list sweeps (SET at Icc, reads at 0.1 V)",
                     notes=[f"reads at {p.t_min_s:g} … {p.t_max_s:g} s after programming (log-spaced)"])
 
-    def resume_point(self, n_rows, last) -> dict:
-        row = last.get("reads", {})
-        return {"start_block": n_rows.get("reads", 0), "t_last": float(row.get("t", 0.0)),
-                "wall_program": float(row.get("wall", 0.0)) - float(row.get("t", 0.0)) if row else None}
+    def blocks(self) -> list[tuple[float, float]]:
+        """(time since programming of this read, of the previous one) per read; row 0 right after programming."""
+        times = np.concatenate([[0.0], self.read_times_s])
+        return [(float(t), float(times[k - 1]) if k else 0.0) for k, t in enumerate(times)]
 
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+    def block(self, spec: tuple[float, float], carry: dict) -> BlockPlan:
         p = self.params
-        times = np.concatenate([[0.0], self.read_times_s])   # row 0: right after programming
-        k0 = ctx.start_block
-        t_last = float(ctx.resume.get("t_last", 0.0))
-        wall_program = ctx.resume.get("wall_program")
-        if k0 == 0:
-            sweep(ctx, ramp(p.v_set_v, p.step_v), p.icc_a, p.delay_s)
-            wall_program = time.time()
-        for k in range(k0, times.size):
-            if ctx.should_stop():
-                return
-            ctx.wait(max(times[k] - t_last, 0.0))
-            t_last = float(times[k])
-            i, g = read(ctx, p.v_read_v, p.n_read, 0.0, 1e-3)
-            yield {"reads": {"seq": np.array([k], np.int64), "t": np.array([t_last]), "i_read": np.array([i]),
-                             "g": np.array([g]), "wall": np.array([(wall_program or time.time()) + t_last])}}
+        t, t_prev = spec
+        if "wall_program" not in carry:        # block 0: program the level
+            r = yield from sweep(ramp(p.v_set_v, p.step_v), p.icc_a, p.delay_s)
+            carry = {"wall_program": r.wall_s}
+        yield Wait(max(t - t_prev, 0.0))
+        i, g = yield from read(p.v_read_v, p.n_read, 0.0, 1e-3)
+        yield Emit("reads", {"t": np.array([t]), "i_read": np.array([i]), "g": np.array([g]),
+                             "wall": np.array([carry["wall_program"] + t])})
+        return carry
 
     @classmethod
     def summary(cls, reader) -> dict:

@@ -1,7 +1,8 @@
 """Small SMU operations the protocols compose: a compliance-limited SET sweep, a RESET sweep, a read.
 
-Each is one system-mode list sweep (≤ 4096 points, one compliance per list) through the driver's
-public ``list_sweep``; the SMU clamps at the compliance, so these are what programs a level.
+Each is one system-mode list sweep (≤ 4096 points, one compliance per list) as a plan fragment:
+``out = yield from sweep(...)`` inside a protocol's block yields the :class:`ListSweep` message and
+returns what it measured. The SMU clamps at the compliance, so these are what programs a level.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import RunContext
+from labrc.engine.messages import ListSweep
 
 
 def staircase(*corners: float, step_v: float) -> np.ndarray:
@@ -34,6 +35,8 @@ class SweepOut:
     i_a: np.ndarray
     compliance: np.ndarray
     t_s: float          # instrument time the list took (s)
+    t_end_s: float = float("nan")   # run clock at the end of the list (s)
+    wall_s: float = float("nan")    # host time when the list started (time.time())
 
     @property
     def i_peak_a(self) -> float:
@@ -46,19 +49,17 @@ class SweepOut:
         return float(self.v_v[k[0]]) if k.size else float("nan")
 
 
-def sweep(ctx: RunContext, v_list: np.ndarray, icc_a: float, delay_s: float, integration: int = 1) -> SweepOut:
-    r = ctx.instrument.list_sweep(ctx.top_smu, v_list, icc_a, delay_s, 0.0, integration, ctx.ground_smu,
-                                  should_stop=ctx.should_stop)
-    return SweepOut(r.v_set_v, r.i_meas_a, r.compliance, float(r.t_s[-1]) if len(r) else 0.0)
+def sweep(v_list: np.ndarray, icc_a: float, delay_s: float, integration: int = 1):
+    """One list sweep at compliance ``icc_a``; returns a :class:`SweepOut` (``yield from``)."""
+    r = yield ListSweep(np.asarray(v_list, dtype=np.float64), icc_a, delay_s, 0.0, integration)
+    return SweepOut(r.v_set_v, r.i_meas_a, r.compliance, r.duration_s, r.t_end_s, r.wall_s)
 
 
-def read(ctx: RunContext, v_read_v: float, n_read: int, rest_s: float, width_s: float,
-         icc_read_a: float = 10e-3) -> tuple[float, float]:
+def read(v_read_v: float, n_read: int, rest_s: float, width_s: float, icc_read_a: float = 10e-3):
     """Rest at 0 V for ``rest_s`` (the volatile state relaxes, the non-volatile one stays), then
-    ``n_read`` points at ``v_read_v``; returns (mean current A, conductance S)."""
+    ``n_read`` points at ``v_read_v``; returns (mean current A, conductance S) (``yield from``)."""
     n_rest = int(np.ceil(rest_s / width_s)) if rest_s > 0 else 0
     v = np.concatenate([np.zeros(n_rest), np.full(n_read, v_read_v)])
-    r = ctx.instrument.list_sweep(ctx.top_smu, v, icc_read_a, width_s, 0.0, 1, ctx.ground_smu,
-                                  should_stop=ctx.should_stop)
+    r = yield ListSweep(v, icc_read_a, width_s, 0.0, 1)
     i = float(np.mean(r.i_meas_a[n_rest:]))
     return i, i / v_read_v

@@ -3,7 +3,7 @@
 Paper (Results "Classification of neural firing patterns", Fig. 4b, Methods): the four firing-pattern
 classes (:mod:`protocols.patterns`) as 1 V / 20 ms spikes on one diffusive device; a −0.5 V / 5 ms read
 every 35 ms samples its state → 30 virtual nodes over 1050 ms per pattern. A **campaign** repeats
-P classes × C cycles on D devices (paper: 4 × 199 × 25 = 19,900 patterns) with ``ctx.select_device``.
+P classes × C cycles on D devices (paper: 4 × 199 × 25 = 19,900 patterns) with a :class:`SelectDevice` message per device.
 
 Engine — SMU list sweeps on a fixed time grid, every point measured:
 
@@ -48,14 +48,14 @@ patterns (:meth:`SpikeTrain.from_options`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from instruments.limits import LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
+from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, RunContext, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
 
 IT1_PLC = 0.1
@@ -208,17 +208,11 @@ class SpikeTrain(Protocol):
         p = self.params
         blocks = self.blocks()
         n = self.n_dev * self.per_device
-        return Plan(n_blocks=len(blocks), n_points=n, n_commands=24 * len(blocks),
+        return Plan(n_blocks=len(blocks), n_points=n,
                     eta_s=n * sum(self.points) * p.dt_s, engine=f"SMU list sweeps at Icc = {p.icc_a:g} A on a {p.dt_s:g} s grid",
                     notes=[f"{len(self.classes)} classes × {p.cycles} cycles × {self.n_dev} devices = {n} patterns "
                            f"(rows); {sum(self.points)} points each, {self.per_list} per list",
                            f"{p.n_nodes} nodes: {p.read_v:g} V / {p.read_width_s:g} s every {p.read_period_s:g} s"])
-
-    def resume_point(self, n_rows, last) -> dict:
-        n = n_rows.get("patterns", 0)
-        starts = [a for _, a, _ in self.blocks()]
-        k = int(np.searchsorted(starts, n))
-        return {"start_block": k, "seq0": starts[k] if k < len(starts) else n}
 
     # ----------------------------------------------------------------- stimulus
     def stimulus(self, device: int, cycle: int, cls_index: int) -> np.ndarray:
@@ -250,56 +244,51 @@ class SpikeTrain(Protocol):
         return v, slots
 
     # ----------------------------------------------------------------- run
-    def execute(self, ctx: RunContext) -> Iterator[dict[str, dict]]:
+    def devices_needed(self) -> int:
+        return self.n_dev
+
+    def block(self, spec: tuple[int, int, int], carry: dict) -> BlockPlan:
+        """Patterns ``a`` … ``e`` − 1 of device slot ``d`` as one list (rest at 0 V, then the window)."""
         p = self.params
-        if p.campaign and p.devices > ctx.n_devices:
-            raise ParameterError(f"devices={p.devices} exceeds the devices reachable here ({ctx.n_devices})")
+        d, a, e = spec
         rest, w = self.points
         nr = _n(p.read_width_s, p.dt_s, "read_width_s")
         delay_s = max(p.dt_s - IT1_PLC / p.line_frequency_hz, 0.0)
-        ncls, checked = len(self.classes), False
+        ncls = len(self.classes)
         cls_idx = [CLASSES.index(c) for c in self.classes]
-        blocks = self.blocks()
-        for b in range(ctx.start_block, len(blocks)):
-            if ctx.should_stop():
-                return
-            d, a, e = blocks[b]
-            if p.campaign:
-                ctx.select_device(d)
-            r = np.arange(a, e) - d * self.per_device
-            cyc, cl = r // ncls, np.asarray(cls_idx)[r % ncls]
-            dev = d if p.campaign else -1
-            onsets = np.stack([self.stimulus(dev, int(c), int(k)) for c, k in zip(cyc, cl)])
-            v, slots = self.waveforms(onsets)
-            k = len(r)
-            wave = np.concatenate([np.zeros((k, rest)), v], axis=1).ravel()
-            res = ctx.instrument.list_sweep(ctx.top_smu, wave, p.icc_a, delay_s, 0.0, 1, ctx.ground_smu,
-                                            should_stop=ctx.should_stop)
-            if not checked and len(res) > 1:
-                step = float(res.t_s[1] - res.t_s[0])
-                if abs(step - p.dt_s) > 1e-3 * p.dt_s:
-                    raise RuntimeError(f"the instrument's point time is {step:g} s, not dt_s={p.dt_s:g} s: "
-                                       "set line_frequency_hz to the instrument's mains frequency")
-                checked = True
-            i = res.i_meas_a.reshape(k, rest + w)[:, rest:]
-            comp = res.compliance.reshape(k, rest + w)[:, rest:]
-            vm = res.v_meas_v.reshape(k, rest + w)[:, rest:]
-            idx = slots[:, :, None] + np.arange(nr)
-            i_r, v_r, c_r = (np.take_along_axis(a, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)
-                             for a in (i, vm, comp))
-            node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), c_r.any(axis=2)
-            node_g = node_conductance(i_r, v_r, p.read_v, p.node_g_from)
-            # t = start of each pattern's window on the list grid, a function of the pattern index (not a
-            # sum of list times), so a resumed campaign continues the same time axis bit for bit
-            starts = (np.arange(a, e, dtype=np.int64) * (rest + w) + rest) * p.dt_s
-            yield {"patterns": {
-                "seq": np.arange(a, e, dtype=np.int64), "device": np.full(k, dev, np.int32),
-                "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),
-                "n_spikes": np.sum(~np.isnan(onsets), axis=1).astype(np.int16), "onsets": onsets,
-                "node_i": node_i, "node_v": node_v, "node_g": node_g, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
-                "node_comp": node_c.astype(np.uint8), "trace": i.astype(np.float32), "t": starts}}
+        if p.campaign:
+            yield SelectDevice(d)
+        r = np.arange(a, e) - d * self.per_device
+        cyc, cl = r // ncls, np.asarray(cls_idx)[r % ncls]
+        dev = d if p.campaign else -1
+        onsets = np.stack([self.stimulus(dev, int(c), int(k)) for c, k in zip(cyc, cl)])
+        v, slots = self.waveforms(onsets)
+        k = len(r)
+        wave = np.concatenate([np.zeros((k, rest)), v], axis=1).ravel()
+        res = yield ListSweep(wave, p.icc_a, delay_s, 0.0, 1)
+        if len(res) > 1 and np.isfinite(res.t_s[1]) and res.t_s[1] != res.t_s[0]:
+            step = float(res.t_s[1] - res.t_s[0])
+            if abs(step - p.dt_s) > 1e-3 * p.dt_s:
+                raise RuntimeError(f"the instrument's point time is {step:g} s, not dt_s={p.dt_s:g} s: "
+                                   "set line_frequency_hz to the instrument's mains frequency")
+        i = res.i_meas_a.reshape(k, rest + w)[:, rest:]
+        comp = res.compliance.reshape(k, rest + w)[:, rest:]
+        vm = res.v_meas_v.reshape(k, rest + w)[:, rest:]
+        idx = slots[:, :, None] + np.arange(nr)
+        i_r, v_r, c_r = (np.take_along_axis(x, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)
+                         for x in (i, vm, comp))
+        node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), c_r.any(axis=2)
+        node_g = node_conductance(i_r, v_r, p.read_v, p.node_g_from)
+        # t = start of each pattern's window on the list grid, a function of the pattern index (not a
+        # sum of list times), so a resumed campaign continues the same time axis bit for bit
+        starts = (np.arange(a, e, dtype=np.int64) * (rest + w) + rest) * p.dt_s
+        yield Emit("patterns", {
+            "device": np.full(k, dev, np.int32), "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),
+            "n_spikes": np.sum(~np.isnan(onsets), axis=1).astype(np.int16), "onsets": onsets,
+            "node_i": node_i, "node_v": node_v, "node_g": node_g, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
+            "node_comp": node_c.astype(np.uint8), "trace": i.astype(np.float32), "t": starts})
+        return carry
 
-    # ----------------------------------------------------------------- after the run
     @classmethod
     def summary(cls, reader) -> dict:
         s = reader.stream("patterns")

@@ -4,7 +4,7 @@ The simulated die's devices wear out at a per-device cycle count (``sim_backend.
 ``n_fail_nv`` in ``die.describe()``); a worn volatile OGB device stops reaching compliance at the write
 (stuck OFF) while its write/read ratio stays ≈ 36 from leakage curvature alone, so only a criterion on
 switching itself sees it. The protocol runs in-process on the real driver → pyvisa → simulator stack
-(``drive``: the protocol's blocks and its ``ctx.failure``), and through the CLI for the exit code.
+(``drive``: the plan through the engine, its rows and the failure it reported), and through the CLI for the exit code.
 """
 
 from __future__ import annotations
@@ -21,36 +21,29 @@ import pytest
 
 from labrc.config import load_config
 from labrc.outcome import EXIT_DEVICE_FAILURE
-from labrc.runner import connect
+from labrc.stations import connect
 from labrc.store import RunReader
 from protocols import get_protocol
-from protocols.base import RunContext
+
+from helpers import drive_plan
 
 
-def drive(sets: tuple[str, ...], name: str, **params) -> tuple[RunContext, dict[str, np.ndarray]]:
-    """Run a protocol's blocks on the simulator (no run file) and return its context and ``cycles`` rows."""
+def drive(sets: tuple[str, ...], name: str, **params):
+    """Run a protocol's plan on the simulator (no run file); returns (engine result, ``cycles`` rows)."""
     cfg = load_config(None, list(sets))
     proto = get_protocol(name).from_options(None, {k: str(v) for k, v in params.items()})
     proto.validate(cfg.limits)
-    st = connect(cfg)
-    events: list[str] = []
-    ctx = RunContext(st.instr, cfg.instrument.top_smu, cfg.instrument.ground_smu, lambda: False,
-                     lambda m, level="info": events.append(m), wait=st.core.advance)
-    try:
-        blocks = [b["cycles"] for b in proto.execute(ctx)]
-    finally:
-        st.instr.shutdown()
-        st.instr.adapter.close()
-    return ctx, {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    result, sink, _ = drive_plan(cfg, proto)
+    return result, sink.stream("cycles")
 
 
 def default_die() -> list[dict]:
     """Every device of the default die with the model's wear-out cycles (``n_fail_vol``, ``n_fail_nv``)."""
     st = connect(load_config(None, []))
     try:
-        return st.core.die.describe()["devices"]
+        return st.describe()["devices"]
     finally:
-        st.instr.adapter.close()
+        st.close()
 
 
 def test_the_earliest_worn_device_of_the_default_die_fails_stuck_off_where_its_writes_stop_reaching_compliance():
@@ -69,12 +62,12 @@ def test_the_earliest_worn_device_of_the_default_die_fails_stuck_off_where_its_w
     # what the old ratio rule saw: the dead device still gives ON/OFF ≈ 36 > on_off_min = 5
     assert 20 < np.median(c["on_off"][drop:]) < 60
     f = ctx.failure
-    assert f is not None and f["mode"] == "stuck OFF", ctx.end_reason
+    assert f is not None and f["mode"] == "stuck OFF", ctx.reason
     assert f["cycle"] == drop
     assert 0 <= f["detected_at"] - drop < ctx_params_fail_cycles("volatile-endurance")
     assert "compliance" in f["criterion"]
     assert c["seq"][-1] < drop + 10_000, "the run went on long after the failure"      # it stopped
-    assert re.match(r"device failure \(stuck OFF\) at cycle \d+", ctx.end_reason)
+    assert re.match(r"device failure \(stuck OFF\) at cycle \d+", ctx.reason)
 
 
 def ctx_params_fail_cycles(name: str) -> int:
@@ -84,7 +77,7 @@ def ctx_params_fail_cycles(name: str) -> int:
 def test_a_ddab_device_fails_stuck_on_near_10_volatile_cycles():
     ctx, c = drive(('sim.preset="DDAB-Ag"',), "volatile-endurance", cycles=10_000)
     f = ctx.failure
-    assert f is not None and f["mode"] == "stuck ON", ctx.end_reason
+    assert f is not None and f["mode"] == "stuck ON", ctx.reason
     assert 2 <= f["cycle"] <= 30               # paper: DDAB falls non-volatile after ≈ 10 volatile cycles
     assert f["detected_at"] == f["cycle"] + ctx_params_fail_cycles("volatile-endurance") - 1
     assert c["seq"].size < 100                 # bursts 8, 16, 32 …: it stopped within the burst after
@@ -94,7 +87,7 @@ def test_an_ogb_device_that_does_not_wear_out_in_the_run_is_never_flagged():
     dev = max(default_die(), key=lambda d: d["n_fail_vol"])
     ctx, c = drive((f"sim.device={dev['index']}",), "volatile-endurance", cycles=30_000)
     assert dev["n_fail_vol"] > 30_000
-    assert ctx.failure is None and ctx.end_reason == ""
+    assert ctx.failure is None and ctx.reason == ""
     assert np.all(c["fail"] == 0) and np.all(c["compliance"] == 1)   # not one cycle, not even a noisy one
     ref = c["on_off_ref"][-1]
     # the HRS scatters cycle to cycle (lognormal σ_ln 0.25, model v2): the worst of 30,000 cycles sits at
@@ -105,7 +98,7 @@ def test_an_ogb_device_that_does_not_wear_out_in_the_run_is_never_flagged():
 
 def test_nonvolatile_ddab_sticks_on_after_tens_of_cycles_and_ogb_does_not_in_100():
     ctx, _ = drive(('sim.preset="DDAB-Ag"',), "nonvolatile-endurance", cycles=1000)
-    assert ctx.failure is not None and ctx.failure["mode"] == "stuck ON", ctx.end_reason
+    assert ctx.failure is not None and ctx.failure["mode"] == "stuck ON", ctx.reason
     assert 10 <= ctx.failure["cycle"] <= 200                     # paper: stuck after ≈ 50 non-volatile cycles
     ctx, c = drive((), "nonvolatile-endurance", cycles=100)
     assert ctx.failure is None and np.all(c["fail"] == 0)
@@ -139,4 +132,4 @@ def test_a_run_that_keeps_going_after_the_failure_still_ends_as_a_device_failure
     ctx, c = drive(('sim.preset="DDAB-Ag"',), "volatile-endurance", cycles=200, stop_on_failure="false")
     assert c["seq"].size == 200                                  # it did go on
     assert ctx.failure is not None and ctx.failure["mode"] == "stuck ON"
-    assert "stop_on_failure=false" in ctx.end_reason
+    assert "stop_on_failure=false" in ctx.reason
