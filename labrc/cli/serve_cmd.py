@@ -1,5 +1,4 @@
-"""``labrc serve``: the local web page over the data directory (labrc.web).
-"""
+"""``labrc serve``: the local web page over the data directory (labrc.web)."""
 
 from __future__ import annotations
 

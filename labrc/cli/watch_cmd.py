@@ -1,5 +1,4 @@
-"""``labrc watch``: the live view of a run while another process writes it (rate over the file's flushes).
-"""
+"""``labrc watch``: the live view of a run while another process writes it (rate over the file's flushes)."""
 
 from __future__ import annotations
 
