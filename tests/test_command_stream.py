@@ -1,0 +1,224 @@
+"""The list-sweep command stream that sends only what changed, on the simulator through pyvisa.
+
+Each claim is checked against what went on the wire (the driver's transcript): the planner returns
+exactly the next sweep's commands, a dry run counts exactly those, the held setup ends on everything
+the reference does not say leaves it intact, a refused list never runs, and a list-only stream
+measures bit-identical data to a full-setup stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvisa
+
+from helpers import GPIB, make_instrument
+from instruments.held import DryRunError
+from instruments.keithley4200 import InstrumentAborted, KXCIError
+from instruments.limits import LimitError
+from instruments.transcript import TranscriptRecorder
+from sim_backend.kxci import SimConfig
+
+REFUSED_VL = {"error": {"match": "VL", "after": 4, "count": 1, "code": -993}}   # the 5th VL is refused
+
+# (name, list_sweep keyword arguments, what the stream must be)
+V = np.array([0.0, 0.1, 0.2, 0.1, 0.0])
+STEPS = [
+    ("first: full setup", dict(voltages_v=V, icc_a=1e-4, delay_s=0.0), "full"),
+    ("new list values", dict(voltages_v=V * 2, icc_a=1e-4, delay_s=0.0), "list"),
+    ("changed compliance", dict(voltages_v=V * 2, icc_a=5e-5, delay_s=0.0), "list"),
+    ("changed delay and integration", dict(voltages_v=V, icc_a=5e-5, delay_s=0.002, integration=1), "delta"),
+    ("refused list", dict(voltages_v=V * 3, icc_a=5e-5, delay_s=0.002, integration=1), "error"),
+    ("after the error", dict(voltages_v=V * 3, icc_a=5e-5, delay_s=0.002, integration=1), "full"),
+    ("list only again", dict(voltages_v=V, icc_a=5e-5, delay_s=0.002, integration=1), "list"),
+]
+COMMON = dict(smu=1, ground_smu=2, fetch=("I", "V"))
+
+
+def _sweep(k, kw):
+    return k.list_sweep(**COMMON, **kw)
+
+
+def _writes(rec: TranscriptRecorder, start: int) -> list[str]:
+    return [r["text"] for r in rec.records[start:] if r["dir"] == "w"]
+
+
+def _run_recorded(cfg: SimConfig, resource: str = "TCPIP0::k4200.sim::1225::SOCKET") -> list[list[str]]:
+    """Every step on one instrument; the commands each one put on the wire."""
+    k = make_instrument(cfg, resource=resource)
+    rec = k.start_transcript(TranscriptRecorder(keep_in_memory=True))
+    out = []
+    for _, kw, kind in STEPS:
+        n0 = len(rec.records)
+        if kind == "error":
+            with pytest.raises(KXCIError):
+                _sweep(k, kw)
+        else:
+            _sweep(k, kw)
+        out.append(_writes(rec, n0))
+    k.adapter.close()
+    return out
+
+
+def test_plan_and_dry_run_are_what_the_next_sweep_sends_in_every_state():
+    cfg = SimConfig(load="resistor:1e6", faults=REFUSED_VL)
+    wire = _run_recorded(cfg)
+    for i, (name, kw, kind) in enumerate(STEPS):
+        k = make_instrument(cfg)                 # the same history, for real, up to step i
+        for _, kw_before, kind_before in STEPS[:i]:
+            try:
+                _sweep(k, kw_before)
+            except KXCIError:
+                assert kind_before == "error"
+        plan = k.plan_list_sweep(**COMMON, **kw)
+        held = k.held
+        assert k.plan_list_sweep(**COMMON, **kw) == plan and k.held == held   # planning changes nothing
+        with k.dry_run() as rec:
+            _sweep(k, kw)
+        assert rec.commands == plan, name
+        if kind == "error":                       # refused at the check before ME1: the test never ran
+            assert wire[i] == plan[:plan.index("ME1")] + [":ERROR:LAST:GET"], name
+        else:
+            assert wire[i] == plan and rec.n_commands == len(wire[i]), name
+        k.adapter.close()
+    kinds = {kind: len(wire[i]) for i, (_, _, kind) in enumerate(STEPS) if kind != "error"}
+    assert wire[1] == ["SS", "VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "MD", "SP", "ME1", "SP", "DO 'I1'", "DO 'V1'"]
+    assert wire[3][:1] == ["IT1"] and "DT 0.002" in wire[3] and "BC" not in wire[3]
+    assert wire[5][:2] == ["BC", ":ERROR:LAST:CLEAR"]
+    assert kinds == {"full": 22, "list": 8, "delta": 10}
+
+
+def test_one_dry_run_block_counts_a_sequence_like_its_transcript():
+    cfg = SimConfig(load="resistor:1e6")
+    wire = _run_recorded(SimConfig(load="resistor:1e6", faults=REFUSED_VL))[:4]
+    k = make_instrument(cfg)
+    with k.dry_run() as rec:
+        counts = []
+        for _, kw, _ in STEPS[:4]:
+            n0 = rec.n_commands
+            r = _sweep(k, kw)
+            counts.append(rec.n_commands - n0)
+        assert k.held is not None                 # evolves as if sent ...
+    assert counts == [len(w) for w in wire]
+    assert r.i_meas_a.tolist() == [0.0] * V.size and r.status.tolist() == ["N"] * V.size
+    assert k.held is None                         # ... and is forgotten at exit
+    assert k.plan_list_sweep(**COMMON, **STEPS[1][1])[0] == "BC"
+
+
+def test_gpib_plan_has_no_sp_and_matches_the_wire():
+    wire = _run_recorded(SimConfig(load="resistor:1e6", faults=REFUSED_VL), resource=GPIB)
+    assert all("SP" not in w for w in wire)
+    assert wire[1] == ["SS", "VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "MD", "ME1", "DO 'I1'", "DO 'V1'"]
+    k = make_instrument(SimConfig(load="resistor:1e6"), resource=GPIB)
+    with k.dry_run() as rec:
+        _sweep(k, STEPS[0][1])
+        _sweep(k, STEPS[1][1])
+    assert rec.commands == wire[0] + wire[1]
+
+
+def test_a_list_only_stream_measures_bit_identical_data_to_a_full_setup_stream():
+    # No command latency: each command is 1 ms of idle device time on the simulator by default, and a
+    # shorter stream really does give a volatile device less time to relax between bursts. With it at 0
+    # the two streams differ only in the setup they (re)send.
+    rng = np.random.default_rng(7)
+    lists = [np.round(rng.uniform(-0.5, 1.5, int(n)), 3) for n in rng.integers(3, 400, 12)]
+    iccs = [1e-6] * 6 + [1e-5] * 6
+    out, counts = {}, {}
+    for mode in ("full", "list"):
+        k = make_instrument(SimConfig(seed=3, command_latency_s=0.0))
+        rec = k.start_transcript(TranscriptRecorder(keep_in_memory=True))
+        res = []
+        for v, icc in zip(lists, iccs):
+            if mode == "full":
+                k.invalidate_held()
+            res.append(k.list_sweep(1, v, icc, 1e-3, 0.0, 1, 2))
+        out[mode], counts[mode] = res, len(_writes(rec, 0))
+        k.adapter.close()
+    assert counts["list"] < counts["full"] / 2
+    for a, b in zip(out["full"], out["list"]):
+        for col in ("v_set_v", "v_meas_v", "i_meas_a", "t_s", "status"):
+            assert np.array_equal(getattr(a, col), getattr(b, col)), col
+    assert any(r.compliance.any() for r in out["list"]) and any((~r.compliance).any() for r in out["list"])
+
+
+def _expect_full_next(k) -> None:
+    assert k.held is None and k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2)[:2] == ["BC", ":ERROR:LAST:CLEAR"]
+
+
+@pytest.mark.parametrize("what, action", [
+    ("BC", lambda k: k.clear_buffer()),
+    ("*RST", lambda k: k.reset()),
+    ("user mode DV", lambda k: k.smu1.source_voltage(0.1, 1e-4)),
+    ("safe state", lambda k: k.shutdown()),
+    ("PMU", lambda k: k.pmu.output(1, False)),
+    ("any other command", lambda k: k.command("RS 6")),
+    ("dry run exit", None),
+])
+def test_the_held_setup_ends_on_commands_not_known_to_keep_it(resistor_4200, what, action):
+    k = resistor_4200
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
+    assert k.held is not None
+    if what == "dry run exit":
+        with k.dry_run():
+            pass
+    else:
+        action(k)
+    _expect_full_next(k)
+
+
+def test_reading_commands_keep_the_held_setup(resistor_4200):
+    k = resistor_4200
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
+    _ = k.idn, k.options, k.status, k.last_error(), k.query("DO 'I1'")
+    k.clear_errors()
+    assert k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2)[0] == "SS"
+
+
+def test_a_new_visa_session_ends_the_held_setup(resistor_4200):
+    k = resistor_4200
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
+    lib = k.adapter.connection.visalib
+    k.adapter.connection.close()
+    k.adapter.connection = pyvisa.ResourceManager(lib).open_resource(
+        SimConfig.tcpip_resource, write_termination="\0", read_termination="\0")
+    _expect_full_next(k)
+
+
+def test_a_timeout_ends_the_held_setup():
+    k = make_instrument(SimConfig(load="resistor:1e6", faults={"no_reply": {"match": "DO", "after": 1}}))
+    k.adapter.connection.timeout = 200
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    _expect_full_next(k)
+
+
+def test_an_abort_ends_the_held_setup():
+    k = make_instrument(SimConfig(load="resistor:1e6", realtime_factor=1.0))
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
+    with pytest.raises(InstrumentAborted):
+        k.list_sweep(1, np.zeros(200), 1e-4, 0.01, ground_smu=2, should_stop=lambda: True)
+    _expect_full_next(k)
+
+
+def test_a_refused_parameter_sends_nothing_and_ends_the_held_setup(resistor_4200):
+    k = resistor_4200
+    k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
+    rec = k.start_transcript(TranscriptRecorder(keep_in_memory=True))
+    with pytest.raises(LimitError, match="delay_s=7 s"):
+        k.list_sweep(1, V, 1e-4, 7.0, ground_smu=2)
+    assert rec.records == []
+    _expect_full_next(k)
+
+
+def test_the_dry_run_validates_against_the_card_installed():
+    hp = make_instrument(SimConfig(load="resistor:1e6", cards=["HPSMU1", "SMU2", "PMU1"]))
+    with hp.dry_run() as rec:
+        hp.list_sweep(1, V, 0.5, 0.0, ground_smu=2)              # a 4210 card sources 1.05 A at <= 21 V
+        with pytest.raises(LimitError, match=r"icc_a=0.5 A is outside the allowed range \[1e-07, 0.105\]"):
+            hp.list_sweep(2, V, 0.5, 0.0, ground_smu=1)          # a 4200 card 105 mA
+        n = rec.n_commands
+        with pytest.raises(DryRunError, match=r"\*IDN\?"):
+            _ = hp.idn                                          # no invented identity
+        assert rec.n_commands == n
+    assert rec.commands[8] == "VC2, 0, 0.105" and rec.n_commands == 21
