@@ -8,7 +8,10 @@ Enable it on the driver with ``Keithley4200(..., transcript="run.kxci.jsonl")`` 
 ``dir`` is ``"w"`` (sent), ``"r"`` (reply, terminators removed) or ``"e"`` (a read that failed, e.g. a
 timeout, with the exception text). The file is line-buffered, so a crash loses at most the line being
 written. :func:`read_transcript` loads it back; :func:`transcript_arrays` turns records into numpy
-columns for the run store (HDF5), which keeps them beside the data.
+columns for the run store (HDF5), which keeps them beside the data; :func:`sent_commands` lists what went
+on the wire — the list a dry run (``Keithley4200.dry_run``) must reproduce.
+
+A dry run records nothing here: nothing is sent.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TranscriptRecorder", "read_transcript", "transcript_arrays"]
+__all__ = ["TranscriptRecorder", "read_transcript", "sent_commands", "transcript_arrays"]
 
 
 class TranscriptRecorder:
@@ -78,6 +81,12 @@ def read_transcript(path: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 break
     return out
+
+
+def sent_commands(records: list[dict[str, Any]] | str | Path, start: int = 0) -> list[str]:
+    """The commands sent (``dir == "w"``), in order, from record ``start`` on (records or a file)."""
+    recs = read_transcript(records) if isinstance(records, (str, Path)) else records
+    return [r["text"] for r in recs[start:] if r["dir"] == "w"]
 
 
 def transcript_arrays(records: list[dict[str, Any]] | str | Path) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from helpers import GPIB, make_instrument
 from instruments.held import DryRunError
 from instruments.keithley4200 import InstrumentAborted, KXCIError
 from instruments.limits import LimitError
-from instruments.transcript import TranscriptRecorder
+from instruments.transcript import TranscriptRecorder, sent_commands
 from sim_backend.kxci import SimConfig
 
 REFUSED_VL = {"error": {"match": "VL", "after": 4, "count": 1, "code": -993}}   # the 5th VL is refused
@@ -40,7 +40,7 @@ def _sweep(k, kw):
 
 
 def _writes(rec: TranscriptRecorder, start: int) -> list[str]:
-    return [r["text"] for r in rec.records[start:] if r["dir"] == "w"]
+    return sent_commands(rec.records, start)
 
 
 def _run_recorded(cfg: SimConfig, resource: str = "TCPIP0::k4200.sim::1225::SOCKET") -> list[list[str]]:
