@@ -25,6 +25,10 @@ SMU_CURRENT_MAX_HIGH_V_A = {"SMU": 0.0105, "HPSMU": 0.105}  # above 21 V
 SMU_HIGH_CURRENT_LIMIT_V = 21.0
 SMU_COMPLIANCE_MIN_A = 100e-9        # without 4200-PA preamp (KXCI raises silently; we refuse)
 SMU_COMPLIANCE_MIN_PA_A = 100e-12    # with preamp
+# What a protocol parameter may ask of the top-electrode SMU before the card is known: a 4200-SMU at
+# <= 21 V (the installed card is checked again by the driver, Keithley4200.smu_limits from *OPT?)
+SMU_ICC_MAX_A = SMU_CURRENT_MAX_A["SMU"]
+SMU_PULSE_V_MAX_V = SMU_HIGH_CURRENT_LIMIT_V
 VAR1_POINTS_MAX = 1024               # VR (p. 5-16)
 LIST_POINTS_MAX = 4096               # VL, and the reading buffer (p. 5-18, 5-37)
 DELAY_MAX_S = 6.553                  # DT (p. 5-12)
@@ -32,6 +36,9 @@ HOLD_MAX_S = 655.3                   # HT (p. 5-12)
 NUMERIC_FIELD_MAX_CHARS = 12         # p. 5-6, with at most 2 exponent digits
 # Integration time codes (IT1 0.1 PLC, IT2 1 PLC, IT3 10 PLC; p. 5-40, the reference entry is trusted)
 INTEGRATION_PLC = {1: 0.1, 2: 1.0, 3: 10.0}
+# A PLC lasts 1/50 s or 1/60 s by the mains of the lab; timing estimates (ETA, timeouts, burst sizes) use
+# the longer one, so they are upper bounds wherever the instrument runs.
+LINE_FREQUENCY_WORST_HZ = 50.0
 # DV voltage source ranges: 0 auto, 1 = 20 V, 2/3 = 200 V, 4 = 200 mV (PA), 5 = 2 V (PA) (p. 5-33)
 DV_RANGE_CODES = (0, 1, 2, 3, 4, 5)
 SMU_CHANNELS = range(1, 10)          # CH/VL/VC channel numbers 1...9
@@ -164,3 +171,8 @@ PMU_I_RANGES_A = {10.0: (0.2, 10e-3), 40.0: (0.8, 10e-3, 100e-6)}
 PMU_RPM_I_RANGES_A = {10.0: (0.2, 10e-3, 1e-3, 100e-6, 10e-6, 1e-6, 100e-9), 40.0: (0.8, 10e-3, 100e-6)}
 # status word digit G: current range code (REF-C p. 6-78)
 PMU_RANGE_CODE = {100e-9: 0, 1e-6: 1, 10e-6: 2, 100e-6: 3, 1e-3: 4, 10e-3: 5, 0.2: 6, 0.8: 7}
+
+
+def integration_time_s(code: int, line_frequency_hz: float = LINE_FREQUENCY_WORST_HZ) -> float:
+    """Time of one ``IT<code>`` measurement (0.1 / 1 / 10 PLC), at the worst-case mains by default."""
+    return INTEGRATION_PLC[code] / line_frequency_hz

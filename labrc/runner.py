@@ -15,9 +15,10 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from instruments.keithley4200 import InstrumentAborted
 from protocols.base import ParameterError, Protocol
@@ -31,8 +32,17 @@ from .signals import StopFlag, active, install, restore
 from .stations import PlanningStation, Station, connect
 from .store import RunWriter
 
-__all__ = ["StopFlag", "RunOutcome", "PlanReport", "Station", "StoppedBeforeStart", "connect", "run_protocol",
-           "resume_run", "plan_run"]
+__all__ = [
+    "PlanReport",
+    "RunOutcome",
+    "Station",
+    "StopFlag",
+    "StoppedBeforeStart",
+    "connect",
+    "plan_run",
+    "resume_run",
+    "run_protocol",
+]
 
 
 class StoppedBeforeStart(Exception):
@@ -223,10 +233,13 @@ def plan_run(cfg: Config, protocol: Protocol) -> PlanReport:
     try:
         _check_station(protocol, base)
         station = PlanningStation(base)
-        sink = PlanSink()
-        RunEngine(protocol, station, sink, stop=lambda: False, log=lambda m, level="info": None).run()
-        return PlanReport(sink.blocks, sink.rows, station.n_commands, station.n_sweeps, station.instrument_s,
-                          base.kind, sorted(station.devices))
+        try:
+            sink = PlanSink()
+            RunEngine(protocol, station, sink, stop=lambda: False, log=lambda m, level="info": None).run()
+            return PlanReport(sink.blocks, sink.rows, station.n_commands, station.n_sweeps, station.instrument_s,
+                              base.kind, sorted(station.devices))
+        finally:
+            station.close()
     finally:
         base.close()
 
@@ -282,7 +295,9 @@ def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: Ru
             attachments = {"transcript": transcript_arrays(rec.path)}
         log.signals(stop)
         failure = failure if status == "device_failure" else None
-        from .notify import notify_run_end      # [notify]: command/URLs; outcomes become events; never raises
+        from .notify import (
+            notify_run_end,  # [notify]: command/URLs; outcomes become events; never raises
+        )
         notify_run_end(cfg, writer.run_dir, status, reason, safe, failure, log)
         writer.close(status, reason, safe_state=safe, attachments=attachments, failure=failure)
         if writer.close_error:

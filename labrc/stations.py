@@ -15,7 +15,8 @@ The engine (:mod:`labrc.engine`) sees only this interface and never a simulator 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from instruments.keithley4200 import Keithley4200, SweepResult
 from instruments.limits import INTEGRATION_PLC
@@ -23,7 +24,7 @@ from instruments.limits import INTEGRATION_PLC
 from .config import Config, ConfigError, check_wiring, connect_error
 from .engine.messages import ListSweep
 
-__all__ = ["Station", "HardwareStation", "SimStation", "PlanningStation", "connect", "StationError"]
+__all__ = ["HardwareStation", "PlanningStation", "SimStation", "Station", "StationError", "connect"]
 
 LINE_FREQUENCY_WORST_HZ = 50.0      # a PLC lasts longest at 50 Hz: the planning ETA is an upper bound
 
@@ -127,19 +128,25 @@ class PlanningStation(Station):
     def __init__(self, base: Station) -> None:
         super().__init__(base.instr, base.backend, base.top_smu, base.ground_smu)
         self.base = base
-        self.n_commands = 0
         self.n_sweeps = 0
         self.instrument_s = 0.0
         self.devices: set[int] = set()
+        # one dry run for the whole plan: the driver's held state evolves across the planned sweeps as it
+        # would on the wire (the first sends the full setup, later ones only what changed)
+        self._dry = self.instr.dry_run()
+        self._rec = self._dry.__enter__()
+
+    @property
+    def n_commands(self) -> int:
+        """Commands the planned sweeps would put on the wire so far."""
+        return int(self._rec.n_commands)
 
     @property
     def n_devices(self) -> int:
         return self.base.n_devices
 
     def list_sweep(self, msg: ListSweep, stop: Callable[[], bool]) -> SweepResult:
-        with self.instr.dry_run() as rec:
-            out = super().list_sweep(msg, lambda: False)
-        self.n_commands += rec.n_commands
+        out = super().list_sweep(msg, lambda: False)
         self.n_sweeps += 1
         plc_s = INTEGRATION_PLC[msg.integration] / LINE_FREQUENCY_WORST_HZ
         self.instrument_s += msg.hold_s + len(msg.voltages_v) * (msg.delay_s + plc_s)
@@ -154,6 +161,7 @@ class PlanningStation(Station):
         self.devices.add(int(index))
 
     def close(self) -> None:
+        self._dry.__exit__(None, None, None)
         self.base.close()
 
 
@@ -176,7 +184,7 @@ def connect(cfg: Config) -> Station:
     try:   # no library, a bad resource name, a closed port, no answer to *OPT?: one line, exit 2, nothing sourced
         instr = Keithley4200(cfg.instrument.resource, visa_library=visa_library,
                              timeout=int(cfg.instrument.timeout_s * 1000))
-    except Exception as exc:  # noqa: BLE001 - labrc.config.connect_error names the key to fix
+    except Exception as exc:
         raise connect_error(exc, cfg.instrument) from exc
     try:   # the wiring against the SMUs the instrument reports (*OPT?), before any voltage
         check_wiring(cfg.instrument, instr.smu_limits)

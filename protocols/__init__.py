@@ -19,5 +19,17 @@ def get_protocol(name: str) -> type[Protocol]:
         raise ParameterError(f"unknown protocol {name!r}; protocols are: {', '.join(PROTOCOLS)}") from None
 
 
-__all__ = ["PROTOCOLS", "get_protocol", "Protocol", "Plan", "ParameterError", "IVSweep", "IccSet", "Retention", "Reconfigure", "SpikeTrain",
-           "VolatileEndurance", "NonvolatileEndurance"]
+__all__ = [
+    "PROTOCOLS",
+    "IVSweep",
+    "IccSet",
+    "NonvolatileEndurance",
+    "ParameterError",
+    "Plan",
+    "Protocol",
+    "Reconfigure",
+    "Retention",
+    "SpikeTrain",
+    "VolatileEndurance",
+    "get_protocol",
+]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -176,7 +177,7 @@ class Protocol:
         self.params = params
 
     @classmethod
-    def from_options(cls, preset: str | None = None, values: dict[str, Any] | None = None) -> "Protocol":
+    def from_options(cls, preset: str | None = None, values: dict[str, Any] | None = None) -> Protocol:
         """Build from a preset name and ``--param`` overrides (strings allowed)."""
         base: dict[str, Any] = {}
         if preset is not None:

@@ -36,66 +36,37 @@ statistics) is the block's carry, stored in every checkpoint, so a resumed run c
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 
 from instruments.bursts import choose_integration, plan_bursts
-from instruments.limits import INTEGRATION_PLC, LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
+from instruments.limits import (
+    DELAY_MAX_S,
+    LIST_POINTS_MAX,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
+    SMU_PULSE_V_MAX_V,
+    integration_time_s,
+)
 from labrc.engine.messages import BlockPlan, DeviceFailed, Emit, ListSweep, Log
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_smu_source, param
-
-FAIL_NONE, FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF = 0, 1, 2, 3
-FAIL_NAMES = {FAIL_STUCK_ON: "stuck ON", FAIL_STUCK_OFF: "stuck OFF", FAIL_LOW_ON_OFF: "ON/OFF collapse"}
-PLC_S_WORST = 1 / 50.0
-
-
-def detail_cycles(n_cycles: int, n_detail: int) -> np.ndarray:
-    """Log-spaced cycle indices (0, 1, 2, … 10ᵏ …) where the full trace is kept."""
-    if n_detail <= 0:
-        return np.empty(0, np.int64)
-    return np.unique(np.round(np.geomspace(1, n_cycles, n_detail)).astype(np.int64) - 1)
-
-
-def classify(stuck_on: np.ndarray, stuck_off: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
-    """Per-cycle failure code: 0 ok, else why this cycle did not switch (stuck ON before stuck OFF before
-    collapse: a cycle whose OFF state is lost is stuck ON whatever its write did)."""
-    return np.select([stuck_on, stuck_off, collapsed], [FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF],
-                     FAIL_NONE).astype(np.uint8)
-
-
-def early_reference(on_off: np.ndarray, first_cycle: int, ref_prev: float, ref_cycles: int) -> np.ndarray:
-    """Early-life ON/OFF reference at each cycle of a burst: the geometric mean over cycles
-    0 … min(c, ref_cycles − 1), continued from ``ref_prev`` (the last row's value).
-
-    Computed by one recurrence per cycle (at most ``ref_cycles`` of them in a whole run), so the value
-    carried between bursts is exactly the stored one: a run resumed at any burst, or split by a stop,
-    gives the same reference bit for bit."""
-    ref = np.full(on_off.size, ref_prev, np.float64)
-    m = max(0, min(on_off.size, ref_cycles - first_cycle))
-    r = ref_prev
-    for j in range(m):
-        k = first_cycle + j                          # cycles already in the reference
-        x = math.log(max(float(on_off[j]), 1e-300))
-        r = math.exp(x) if k == 0 else math.exp((math.log(r) * k + x) / (k + 1))
-        ref[j] = r
-    ref[m:] = r
-    return ref
-
-
-def run_lengths(bad: np.ndarray, carry: int) -> np.ndarray:
-    """Consecutive failing cycles up to and including each cycle, continuing ``carry`` from the last burst."""
-    idx = np.arange(bad.size)
-    last_good = np.maximum.accumulate(np.where(~bad, idx, -1))
-    runs = idx - last_good
-    first_good = np.flatnonzero(~bad)
-    head = first_good[0] if first_good.size else bad.size
-    runs[:head] += carry
-    return np.where(bad, runs, 0).astype(np.int64)
-
+from .endurance_criteria import (
+    FAIL_LOW_ON_OFF,
+    FAIL_NAMES,
+    FAIL_NONE,
+    FAIL_STUCK_OFF,
+    FAIL_STUCK_ON,
+    RunningStats,
+    classify,
+    detail_cycles,
+    early_reference,
+    run_lengths,
+)
 
 class _Endurance(Protocol):
     run_type: ClassVar[str] = "endurance"
@@ -119,7 +90,7 @@ class _Endurance(Protocol):
     @property
     def step_s(self) -> float:
         p = self.params
-        return p.width_s + INTEGRATION_PLC[choose_integration(p.width_s)] * PLC_S_WORST
+        return p.width_s + integration_time_s(choose_integration(p.width_s))
 
     def burst_plan(self):
         p = self.params
@@ -174,11 +145,11 @@ class _Endurance(Protocol):
         p = self.params
         first, n = spec
         v, i, status, cols = yield from self.burst(n)
-        seq = np.arange(first, first + n, dtype=np.int64)
+        cycle = np.arange(first, first + n, dtype=np.int64)
         cols["on_off_ref"] = early_reference(cols["on_off"], first, carry["on_off_ref"], p.ref_cycles)
-        cols["fail"] = self.fail_codes(cols, seq)
+        cols["fail"] = self.fail_codes(cols, cycle)
         runs = run_lengths(cols["fail"] != FAIL_NONE, int(carry["fail_run"]))
-        cols.update(t=seq * self.cycle_s, fail_run=runs)
+        cols.update(t=cycle * self.cycle_s, fail_run=runs)
         details = detail_cycles(p.cycles, p.n_detail)
         sel = details[(details >= first) & (details < first + n)] - first
         if sel.size:                           # detail first: ``cycles`` is the block's last append
@@ -195,16 +166,16 @@ class _Endurance(Protocol):
         failed = np.flatnonzero(runs >= p.fail_cycles)
         if failed.size and not reported:
             k = int(failed[0])
-            yield self.failure(code=int(cols["fail"][k]), first=int(seq[k] - runs[k] + 1), at=int(seq[k]))
+            yield self.failure(code=int(cols["fail"][k]), first=int(cycle[k] - runs[k] + 1), at=int(cycle[k]))
             reported = True
         return {"fail_run": int(runs[-1]), "on_off_ref": ref, "failure_reported": reported, "stats": stats.state()}
 
     # -- failure criteria ----------------------------------------------------------------------
-    def collapsed(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+    def collapsed(self, cols: dict, cycle: np.ndarray) -> np.ndarray:
         """ON/OFF below ``collapse_frac`` × the early-life reference (once it is complete) or below the
         absolute floor ``on_off_min``."""
         p = self.params
-        done = seq >= p.ref_cycles
+        done = cycle >= p.ref_cycles
         floor = np.where(done, p.collapse_frac * cols["on_off_ref"], 0.0)
         return ~(cols["on_off"] >= np.maximum(floor, p.on_off_min))
 
@@ -236,46 +207,13 @@ class _Endurance(Protocol):
         return out
 
 
-class RunningStats:
-    """Bounded-memory running statistics of the run's cycles: count, minimum and median of the last
-    burst's ON/OFF, failing cycles; a log line whenever the cycle count passes 10ᵏ. Its state is part
-    of the endurance carry (a resumed run logs what the uninterrupted one would)."""
-
-    def __init__(self) -> None:
-        self.n, self.n_bad, self.min, self.median_recent = 0, 0, math.inf, math.nan
-        self._decade = -1
-
-    def state(self) -> dict:
-        return {"n": self.n, "n_bad": self.n_bad, "min": self.min, "median_recent": self.median_recent,
-                "decade": self._decade}
-
-    @classmethod
-    def from_state(cls, d: dict) -> "RunningStats":
-        out = cls()
-        out.n, out.n_bad, out.min, out.median_recent = int(d["n"]), int(d["n_bad"]), float(d["min"]), float(d["median_recent"])
-        out._decade = int(d["decade"])
-        return out
-
-    def add(self, on_off: np.ndarray, fail: np.ndarray) -> bool:
-        """Add a burst; True when the total crossed a power of ten (time to log a line)."""
-        if not on_off.size:
-            return False
-        self.n += on_off.size
-        self.n_bad += int(np.sum(fail != FAIL_NONE))
-        self.min = min(self.min, float(np.nanmin(on_off)))
-        self.median_recent = float(np.nanmedian(on_off))
-        d = int(math.log10(self.n))
-        crossed, self._decade = d > self._decade, max(d, self._decade)
-        return crossed
-
-
 @dataclass
 class VolatileEnduranceParams:
     cycles: int = param(10_000, "", 1, 10_000_000, "read–write–read cycles")
-    v_read_v: float = param(0.1, "V", -21.0, 21.0, "read voltage")
-    v_write_v: float = param(2.0, "V", -21.0, 21.0, "write voltage")
-    width_s: float = param(5e-3, "s", 1e-3, 6.553, "width of every level (SMU step delay DT)")
-    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "compliance: 1 µA = volatile (diffusive) mode")
+    v_read_v: float = param(0.1, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "read voltage")
+    v_write_v: float = param(2.0, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "write voltage")
+    width_s: float = param(5e-3, "s", 1e-3, DELAY_MAX_S, "width of every level (SMU step delay DT)")
+    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "compliance: 1 µA = volatile (diffusive) mode")
     rest_s: float = param(0.03, "s", 0.0, 10.0, "0 V after the write before the next read (the state relaxes)")
     burst_s: float = param(20.0, "s", 0.1, 3600.0, "instrument time per burst (stop checks and flushes)")
     n_detail: int = param(200, "", 0, 100_000, "log-spaced cycles whose full trace is kept")
@@ -331,11 +269,11 @@ class VolatileEndurance(_Endurance):
                 "i_erase": np.full(n, np.nan), "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
         return np.tile(levels, (n, 1)), i, st, cols
 
-    def fail_codes(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+    def fail_codes(self, cols: dict, cycle: np.ndarray) -> np.ndarray:
         """Volatile switching = the write reaches compliance and the state relaxes at 0 V (Methods)."""
         p = self.params
         return classify(np.abs(cols["i_read_before"]) > p.off_max_icc_frac * p.icc_a,
-                        np.abs(cols["i_write"]) < p.on_min_icc_frac * p.icc_a, self.collapsed(cols, seq))
+                        np.abs(cols["i_write"]) < p.on_min_icc_frac * p.icc_a, self.collapsed(cols, cycle))
 
     def criterion(self, code: int) -> str:
         p = self.params
@@ -349,12 +287,12 @@ class VolatileEndurance(_Endurance):
 @dataclass
 class NonvolatileEnduranceParams:
     cycles: int = param(1000, "", 1, 10_000_000, "read–write/erase–read cycles")
-    v_read_v: float = param(0.1, "V", -21.0, 21.0, "read voltage")
-    v_write_v: float = param(5.0, "V", -21.0, 21.0, "SET (write) voltage")
-    v_erase_v: float = param(-7.0, "V", -21.0, 21.0, "RESET (erase) voltage")
-    width_s: float = param(5e-3, "s", 1e-3, 6.553, "width of every level (SMU step delay DT)")
-    icc_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "SET compliance: 1 mA = non-volatile (drift) mode")
-    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "erase compliance")
+    v_read_v: float = param(0.1, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "read voltage")
+    v_write_v: float = param(5.0, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "SET (write) voltage")
+    v_erase_v: float = param(-7.0, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "RESET (erase) voltage")
+    width_s: float = param(5e-3, "s", 1e-3, DELAY_MAX_S, "width of every level (SMU step delay DT)")
+    icc_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "SET compliance: 1 mA = non-volatile (drift) mode")
+    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "erase compliance")
     burst_s: float = param(5.0, "s", 0.1, 3600.0, "instrument time per burst (stop checks and flushes)")
     n_detail: int = param(100, "", 0, 100_000, "log-spaced cycles whose full trace is kept")
     on_min_icc_frac: float = param(0.5, "", 0.0, 1.0,
@@ -416,14 +354,14 @@ class NonvolatileEndurance(_Endurance):
         levels = np.tile([p.v_read_v, p.v_write_v, p.v_read_v, p.v_erase_v], (i.shape[0], 1))
         return levels, i, st, cols
 
-    def fail_codes(self, cols: dict, seq: np.ndarray) -> np.ndarray:
+    def fail_codes(self, cols: dict, cycle: np.ndarray) -> np.ndarray:
         """Non-volatile switching = the SET reaches compliance and leaves an LRS, the erase an HRS (Methods).
         The read before a cycle's SET is the read after the previous cycle's erase."""
         p = self.params
         g_before = np.abs(cols["i_read_before"]) / abs(p.v_read_v)
         g_after = np.abs(cols["i_read_after"]) / abs(p.v_read_v)
         stuck_off = (np.abs(cols["i_write"]) < p.on_min_icc_frac * p.icc_a) | ~(g_after >= p.g_lrs_min_s)
-        return classify(g_before > p.g_hrs_max_s, stuck_off, self.collapsed(cols, seq))
+        return classify(g_before > p.g_hrs_max_s, stuck_off, self.collapsed(cols, cycle))
 
     def criterion(self, code: int) -> str:
         p = self.params

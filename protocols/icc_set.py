@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A
+from instruments.limits import (
+    DELAY_MAX_S,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
+    SMU_PULSE_V_MAX_V,
+    integration_time_s,
+)
 from labrc.engine.messages import BlockPlan, Emit
 from labrc.store import Column, Stream
 
@@ -23,15 +29,15 @@ from .smu_ops import ramp, read, sweep
 
 @dataclass
 class IccSetParams:
-    icc_min_a: float = param(10e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "lowest programming compliance")
-    icc_max_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "highest programming compliance")
+    icc_min_a: float = param(10e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "lowest programming compliance")
+    icc_max_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "highest programming compliance")
     n_levels: int = param(10, "", 2, 200, "levels in the ladder (linearly spaced in Icc)")
     repeats: int = param(5, "", 1, 10_000, "ladders (R): each level is programmed R times")
-    v_set_v: float = param(2.0, "V", 0.0, 21.0, "SET sweep apex")
-    v_reset_v: float = param(-3.0, "V", -21.0, 0.0, "RESET sweep apex")
+    v_set_v: float = param(2.0, "V", 0.0, SMU_PULSE_V_MAX_V, "SET sweep apex")
+    v_reset_v: float = param(-3.0, "V", -SMU_PULSE_V_MAX_V, 0.0, "RESET sweep apex")
     step_v: float = param(0.05, "V", 1e-3, 1.0, "sweep step")
-    delay_s: float = param(1e-3, "s", 0.0, 6.553, "delay per sweep step")
-    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "compliance of the RESET sweep")
+    delay_s: float = param(1e-3, "s", 0.0, DELAY_MAX_S, "delay per sweep step")
+    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "compliance of the RESET sweep")
     v_read_v: float = param(0.1, "V", -1.0, 1.0, "read voltage")
     rest_s: float = param(0.03, "s", 0.0, 10.0, "time at 0 V before each read (volatile part relaxes)")
     n_read: int = param(5, "", 1, 1000, "read points averaged per read")
@@ -75,7 +81,7 @@ class IccSet(Protocol):
         pts_set = 2 * p.v_set_v / p.step_v + 1
         pts_reset = 2 * abs(p.v_reset_v) / p.step_v + 1
         n_rest = int(np.ceil(p.rest_s / 1e-3)) + p.n_read
-        per_level = (pts_set + pts_reset) * (p.delay_s + 0.1 / 60) + 2 * n_rest * (1e-3 + 0.1 / 60)
+        per_level = (pts_set + pts_reset) * (p.delay_s + integration_time_s(1)) + 2 * n_rest * (1e-3 + integration_time_s(1))
         n = p.n_levels * p.repeats
         return Plan(n_blocks=p.repeats, n_points=n, eta_s=per_level * n,
                     engine="SMU list sweeps (SET at Icc, RESET, reads)",

@@ -11,13 +11,16 @@ outcome depends on the compliance, which only the SMU has. One sweep = one block
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from instruments.limits import (
     DELAY_MAX_S,
     HOLD_MAX_S,
-    INTEGRATION_PLC,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
     SMU_VOLTAGE_MAX_V,
+    integration_time_s,
 )
 from labrc.engine.messages import BlockPlan, Emit, ListSweep
 from labrc.store import Column, Stream
@@ -31,8 +34,8 @@ class IVSweepParams:
     v_max_v: float = param(2.0, "V", 0.0, SMU_VOLTAGE_MAX_V, "positive apex of the sweep")
     v_min_v: float = param(0.0, "V", -SMU_VOLTAGE_MAX_V, 0.0, "negative apex (0 = unipolar sweep)")
     step_v: float = param(0.02, "V", 1e-3, 10.0, "voltage step of the staircase")
-    icc_a: float = param(1e-6, "A", 100e-9, 0.105, "current compliance of the positive (SET) branch")
-    icc_reset_a: float = param(1e-2, "A", 100e-9, 0.105,
+    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "current compliance of the positive (SET) branch")
+    icc_reset_a: float = param(1e-2, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A,
                                "current compliance of the negative (RESET) branch, if v_min_v < 0")
     delay_s: float = param(0.01, "s", 0.0, DELAY_MAX_S, "delay between a step and its measurement (DT)")
     hold_s: float = param(0.0, "s", 0.0, HOLD_MAX_S, "hold at the first point before the sweep (HT)")
@@ -108,7 +111,7 @@ class IVSweep(Protocol):
     def plan(self) -> Plan:
         p = self.params
         n = self.waveform.size
-        t_int = INTEGRATION_PLC[p.integration] / 60.0
+        t_int = integration_time_s(p.integration)
         per_sweep = p.hold_s + p.rest_s + n * (p.delay_s + t_int)
         return Plan(n_blocks=p.repeats, n_points=n * p.repeats, eta_s=per_sweep * p.repeats, engine="SMU list sweep (VL) with compliance",
                     notes=[f"{n} points per sweep, Icc = {p.icc_a:g} A"])

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A
+from instruments.limits import (
+    DELAY_MAX_S,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
+    SMU_PULSE_V_MAX_V,
+    integration_time_s,
+)
 from labrc.engine.messages import BlockPlan, Emit
 from labrc.store import Column, Stream
 
@@ -24,16 +30,16 @@ PHASES = ("volatile-before", "nonvolatile", "volatile-after")
 @dataclass
 class ReconfigureParams:
     n_volatile: int = param(10, "", 1, 100_000, "volatile cycles before and after the non-volatile levels")
-    icc_volatile_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "volatile-mode compliance")
-    v_volatile_v: float = param(2.0, "V", 0.0, 21.0, "volatile sweep apex")
-    nv_icc_min_a: float = param(200e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "lowest non-volatile level compliance")
-    nv_icc_max_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "highest non-volatile level compliance")
+    icc_volatile_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "volatile-mode compliance")
+    v_volatile_v: float = param(2.0, "V", 0.0, SMU_PULSE_V_MAX_V, "volatile sweep apex")
+    nv_icc_min_a: float = param(200e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "lowest non-volatile level compliance")
+    nv_icc_max_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "highest non-volatile level compliance")
     n_levels: int = param(3, "", 1, 100, "non-volatile levels (each SET, read, RESET, read)")
-    v_set_v: float = param(2.0, "V", 0.0, 21.0, "non-volatile SET sweep apex")
-    v_reset_v: float = param(-3.0, "V", -21.0, 0.0, "RESET sweep apex")
-    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "RESET compliance")
+    v_set_v: float = param(2.0, "V", 0.0, SMU_PULSE_V_MAX_V, "non-volatile SET sweep apex")
+    v_reset_v: float = param(-3.0, "V", -SMU_PULSE_V_MAX_V, 0.0, "RESET sweep apex")
+    icc_reset_a: float = param(10e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "RESET compliance")
     step_v: float = param(0.05, "V", 1e-3, 1.0, "sweep step")
-    delay_s: float = param(1e-3, "s", 0.0, 6.553, "delay per sweep step")
+    delay_s: float = param(1e-3, "s", 0.0, DELAY_MAX_S, "delay per sweep step")
     rest_s: float = param(0.03, "s", 0.0, 10.0, "time at 0 V before each read")
     v_read_v: float = param(0.1, "V", -1.0, 1.0, "read voltage")
     g_volatile_max_s: float = param(1e-6, "S", 0.0, 1.0, "a read below this after the rest counts as relaxed (volatile)")
@@ -78,7 +84,7 @@ class Reconfigure(Protocol):
         n = len(self.steps())
         p = self.params
         pts = 2 * max(p.v_set_v, p.v_volatile_v) / p.step_v + 1
-        return Plan(n_blocks=n, n_points=n, eta_s=n * 2 * pts * (p.delay_s + 0.1 / 60),
+        return Plan(n_blocks=n, n_points=n, eta_s=n * 2 * pts * (p.delay_s + integration_time_s(1)),
                     engine="SMU list sweeps", notes=[f"phases: {', '.join(PHASES)}"])
 
     def blocks(self) -> list[tuple[int, float]]:

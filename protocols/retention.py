@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.limits import SMU_COMPLIANCE_MIN_A
+from instruments.limits import (
+    DELAY_MAX_S,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
+    SMU_PULSE_V_MAX_V,
+)
 from labrc.engine.messages import BlockPlan, Emit, Wait
 from labrc.store import Column, Stream
 
@@ -22,10 +27,10 @@ from .smu_ops import ramp, read, sweep
 
 @dataclass
 class RetentionParams:
-    icc_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, 0.105, "programming compliance (1 mA: non-volatile)")
-    v_set_v: float = param(2.0, "V", 0.0, 21.0, "SET sweep apex")
+    icc_a: float = param(1e-3, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "programming compliance (1 mA: non-volatile)")
+    v_set_v: float = param(2.0, "V", 0.0, SMU_PULSE_V_MAX_V, "SET sweep apex")
     step_v: float = param(0.05, "V", 1e-3, 1.0, "SET sweep step")
-    delay_s: float = param(1e-3, "s", 0.0, 6.553, "delay per sweep step")
+    delay_s: float = param(1e-3, "s", 0.0, DELAY_MAX_S, "delay per sweep step")
     t_min_s: float = param(1.0, "s", 1e-3, 1e6, "first read after programming")
     t_max_s: float = param(1e5, "s", 1e-3, 1e7, "last read after programming")
     n_reads: int = param(26, "", 2, 10_000, "log-spaced read times from t_min_s to t_max_s")

@@ -51,14 +51,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instruments.limits import LIST_POINTS_MAX, SMU_COMPLIANCE_MIN_A
+from instruments.limits import (
+    LIST_POINTS_MAX,
+    SMU_COMPLIANCE_MIN_A,
+    SMU_ICC_MAX_A,
+    SMU_PULSE_V_MAX_V,
+    integration_time_s,
+)
 from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_smu_source, param
 from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
-
-IT1_PLC = 0.1
 
 
 @dataclass
@@ -69,14 +73,14 @@ class SpikeTrainParams:
     campaign: bool = param(False, "", help="run classes × cycles × devices, moving between devices")
     devices: int = param(25, "", 1, 10_000, "devices of a campaign (0 … devices-1); paper 25")
     seed: int = param(0, "", 0, 2**63 - 1, "seed of the spike trains")
-    spike_v: float = param(1.0, "V", 0.0, 21.0, "spike amplitude")
+    spike_v: float = param(1.0, "V", 0.0, SMU_PULSE_V_MAX_V, "spike amplitude")
     spike_width_s: float = param(0.020, "s", 0.0, 1.0, "spike width (Fig. 4 caption 20 ms; Methods 25 ms)")
     isi_mode: str = param("gap", "", help="ISI = spike end → next onset (gap) or onset → onset",
                           choices=("gap", "onset"))
     random_phase: bool = param(True, "", help="shift each train by U(0, phase_span_s): the read clock is not locked "
                                "to the stimulus (Methods silent; see protocols.patterns)")
     phase_span_s: float = param(0.035, "s", 0.0, 1.0, "span of the random onset offset (default one read period)")
-    read_v: float = param(-0.5, "V", -21.0, 21.0, "read amplitude (non-destructive, opposite polarity)")
+    read_v: float = param(-0.5, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "read amplitude (non-destructive, opposite polarity)")
     read_width_s: float = param(0.005, "s", 0.0, 1.0, "read slot width")
     read_period_s: float = param(0.035, "s", 0.0, 10.0, "node sampling period; the slot ends each period")
     n_nodes: int = param(30, "", 1, 1000, "virtual nodes per pattern (window = n_nodes × read_period_s)")
@@ -85,7 +89,7 @@ class SpikeTrainParams:
     dt_s: float = param(1 / 600, "s", 1e-4, 1.0, "time step of the list (≥ 0.1 PLC; every point measured)")
     line_frequency_hz: int = param(60, "Hz", help="mains frequency of the instrument (sets 0.1 PLC)",
                                    choices=(50, 60))
-    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, 0.105, "SMU compliance: 1 µA = volatile mode")
+    icc_a: float = param(1e-6, "A", SMU_COMPLIANCE_MIN_A, SMU_ICC_MAX_A, "SMU compliance: 1 µA = volatile mode")
     rest_s: float = param(0.05, "s", 0.0, 10.0, "0 V before each pattern (device back to OFF)")
     node_g_from: str = param("measured_v", "", help="node conductance I/V with the SMU's measured V (a read in "
                              "compliance still measures G) or with the programmed read_v", choices=("measured_v", "programmed_v"))
@@ -126,7 +130,7 @@ class SpikeTrain(Protocol):
     presets = {"paper": dict(pattern_class="all", campaign=True, cycles=PAPER_CYCLES, devices=25)}
 
     @classmethod
-    def from_options(cls, preset=None, values=None) -> "SpikeTrain":
+    def from_options(cls, preset=None, values=None) -> SpikeTrain:
         """As :meth:`Protocol.from_options`; a campaign whose ``cycles`` nobody set runs the paper's 199."""
         proto = super().from_options(preset, values)
         given = "cycles" in (values or {}) or (preset is not None and "cycles" in cls.presets.get(preset, {}))
@@ -172,7 +176,7 @@ class SpikeTrain(Protocol):
     def validate(self, limits) -> None:
         super().validate(limits)
         p = self.params
-        t_int = IT1_PLC / p.line_frequency_hz
+        t_int = integration_time_s(1, p.line_frequency_hz)
         if p.dt_s < t_int - 1e-12:
             raise ParameterError(f"dt_s={p.dt_s:g} s is below the SMU's minimum point time 0.1 PLC = {t_int:g} s "
                                  f"at {p.line_frequency_hz} Hz")
@@ -253,7 +257,7 @@ class SpikeTrain(Protocol):
         d, a, e = spec
         rest, w = self.points
         nr = _n(p.read_width_s, p.dt_s, "read_width_s")
-        delay_s = max(p.dt_s - IT1_PLC / p.line_frequency_hz, 0.0)
+        delay_s = max(p.dt_s - integration_time_s(1, p.line_frequency_hz), 0.0)
         ncls = len(self.classes)
         cls_idx = [CLASSES.index(c) for c in self.classes]
         if p.campaign:

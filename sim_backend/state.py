@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["snapshot", "restore", "n_devices", "select_device", "device_index", "advance", "describe"]
+__all__ = ["advance", "describe", "device_index", "n_devices", "restore", "select_device", "snapshot"]
 
 
 def _has_devices(core: Any) -> bool:

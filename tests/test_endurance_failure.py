@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import drive_plan
 
 from labrc.config import load_config
 from labrc.outcome import EXIT_DEVICE_FAILURE
 from labrc.stations import connect
 from labrc.store import RunReader
 from protocols import get_protocol
-
-from helpers import drive_plan
 
 
 def drive(sets: tuple[str, ...], name: str, **params):

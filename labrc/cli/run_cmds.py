@@ -35,7 +35,7 @@ from .common import (
 @click.option("--params-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="TOML file of protocol parameters (name = value); --param wins over it.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override a labrc.toml key.")
-@click.option("--dry-run", is_flag=True, help="Validate and print the plan; touch no instrument.")
+@click.option("--dry-run", is_flag=True, help="Validate and plan against the planning station: exact commands, ETA; sends no source command, writes no file.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--plot/--no-plot", default=False, help="Draw the run's figure at the end.")
 @click.option("--cycles", type=int, default=None, help="Shorthand for --param cycles=N.")
@@ -108,14 +108,24 @@ def _protocol_values(params_file: str | None, cycles: int | None, campaign: bool
 
 
 def _print_plan(cfg, proto) -> None:
-    """``run --dry-run``: what the run would do (blocks, points, commands, ETA, run identity); no
-    instrument is opened and no file written. The one place the dry run's figures come from."""
+    """``run --dry-run``: the plan executed against the planning station (labrc.runner.plan_run): the
+    exact commands the driver would send (one status poll per test, as the simulator answers; on
+    hardware the 4200 is polled until done), the planned instrument time, the rows per stream, the
+    run identity. Opening the instrument sends only *IDN? and *OPT? (to validate against the SMU
+    cards installed); no source command, no file."""
+    from ..runner import plan_run
     plan = proto.plan()
+    try:
+        rep = plan_run(cfg, proto)
+    except (LimitError, ConfigError) as exc:
+        fail(str(exc))
     click.echo(f"protocol   {proto.name}  ({plan.engine})")
-    click.echo(f"blocks     {plan.n_blocks}")
+    click.echo(f"station    {rep.station} (planning: nothing sent but *IDN? and *OPT?)")
+    click.echo(f"blocks     {rep.n_blocks}")
     click.echo(f"points     {plan.n_points}")
-    click.echo(f"commands   ~{plan.n_commands}")
-    click.echo(f"ETA        {format_duration(plan.eta_s)} (instrument time)")
+    click.echo("rows       " + "  ".join(f"{s}={n}" for s, n in rep.rows.items()))
+    click.echo(f"commands   {rep.n_commands} in {rep.n_sweeps} list sweeps (one status poll per test)")
+    click.echo(f"ETA        {format_duration(rep.instrument_s)} (instrument time, 50 Hz PLC)")
     click.echo(f"unit       {proto.progress_unit}")
     ident, warning = run_identity(cfg)
     click.echo("run        " + "  ".join(f"{k}={v}" for k, v in ident.items() if v))

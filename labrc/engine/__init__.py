@@ -4,6 +4,16 @@ Only the messages are imported here, so a protocol importing them pulls in numpy
 else; the engine itself is :mod:`labrc.engine.engine`.
 """
 
-from .messages import BlockPlan, DeviceFailed, Emit, ListSweep, Log, Message, SelectDevice, Sweep, Wait
+from .messages import (
+    BlockPlan,
+    DeviceFailed,
+    Emit,
+    ListSweep,
+    Log,
+    Message,
+    SelectDevice,
+    Sweep,
+    Wait,
+)
 
 __all__ = ["BlockPlan", "DeviceFailed", "Emit", "ListSweep", "Log", "Message", "SelectDevice", "Sweep", "Wait"]

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Cursor", "CHECKPOINT_NAME", "write", "read_all", "choose", "KEEP"]
+__all__ = ["CHECKPOINT_NAME", "KEEP", "Cursor", "choose", "read_all", "write"]
 
 CHECKPOINT_NAME = "run.checkpoint.json"
 KEEP = 3

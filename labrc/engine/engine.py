@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from .checkpoint import Cursor
 from .checkpoint import write as write_checkpoint
 from .messages import DeviceFailed, Emit, ListSweep, Log, SelectDevice, Sweep, Wait
 
-__all__ = ["RunEngine", "EngineResult", "StoreSink", "PlanSink", "BlockStopped"]
+__all__ = ["BlockStopped", "EngineResult", "PlanSink", "RunEngine", "StoreSink"]
 
 LINE_FREQUENCY_WORST_HZ = 50.0
 

@@ -12,12 +12,13 @@ This module imports numpy only, so protocols and the store can import it without
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Generator, Union
+from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["ListSweep", "Sweep", "Wait", "SelectDevice", "Emit", "Log", "DeviceFailed", "Message", "BlockPlan"]
+__all__ = ["BlockPlan", "DeviceFailed", "Emit", "ListSweep", "Log", "Message", "SelectDevice", "Sweep", "Wait"]
 
 
 @dataclass(frozen=True)
