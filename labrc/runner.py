@@ -93,12 +93,25 @@ def _metadata(cfg: Config, protocol: Protocol, plan, station: Station, identity:
     }
 
 
-def _check_station(protocol: Protocol, station: Station) -> None:
-    """What the plan needs of the station, before any voltage (one line, exit 2)."""
+def _check_station(cfg: Config, protocol: Protocol, station: Station, preflight: bool = True) -> None:
+    """What the plan needs of the station, before any voltage and any file (one line, exit 2): the
+    devices it selects, its parameters against the SMU card the instrument reports (``*OPT?``), and —
+    ``preflight`` — its first and last blocks through the driver's own checks on the planning station
+    (nothing is sent; the driver then forgets its held state, so the run starts with the full setup)."""
     need = protocol.devices_needed()
     if need > station.n_devices:
         raise ParameterError(f"devices={need} exceeds the devices reachable here ({station.n_devices}"
                              f"{' on hardware: one device per run' if station.kind == 'hardware' else ''})")
+    protocol.card = station.instr.smu_limits.get(station.top_smu)
+    protocol.validate(cfg.limits)
+    if preflight:
+        n = len(protocol.blocks())
+        planning = PlanningStation(station)
+        try:
+            RunEngine(protocol, planning, PlanSink(), stop=lambda: False,
+                      log=lambda m, level="info": None).run(only=sorted({0, n - 1}) if n else [])
+        finally:
+            planning.finish()
 
 
 def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
@@ -116,7 +129,7 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     station = connect(cfg)
     identity, warning = run_identity(cfg)      # the simulator's die index or "unnamed" (+ warning) on hardware
     try:
-        _check_station(protocol, station)
+        _check_station(cfg, protocol, station)
         if warning:
             echo(warning)
         meta = _metadata(cfg, protocol, plan, station, identity)
@@ -185,7 +198,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
                          "exactly (the run file itself is complete: `labrc close` ends it)")
     station = connect(cfg)
     try:
-        _check_station(protocol, station)
+        _check_station(cfg, protocol, station)
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
                                   flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes,
                                   recovered=True)
@@ -231,7 +244,7 @@ def plan_run(cfg: Config, protocol: Protocol) -> PlanReport:
     protocol.validate(cfg.limits)
     base = connect(cfg)
     try:
-        _check_station(protocol, base)
+        _check_station(cfg, protocol, base, preflight=False)
         station = PlanningStation(base)
         try:
             sink = PlanSink()

@@ -160,8 +160,15 @@ class PlanningStation(Station):
             raise StationError(f"device {index} is not reachable here (0..{self.n_devices - 1})")
         self.devices.add(int(index))
 
+    def finish(self) -> None:
+        """End the dry run (the driver forgets its held state: the next real list sends the full setup);
+        the instrument stays open (a pre-flight before the real run)."""
+        if self._dry is not None:
+            self._dry.__exit__(None, None, None)
+            self._dry = None
+
     def close(self) -> None:
-        self._dry.__exit__(None, None, None)
+        self.finish()
         self.base.close()
 
 

@@ -78,17 +78,21 @@ def check_params(p: Any) -> None:
             raise ParameterError(f"{f.name}={_num(v, typ)}{u} must be >= {_num(lo, typ)}{u}")
 
 
-def check_smu_source(limits: Any, icc_name: str, icc_a: float, voltages: dict[str, float],
+def check_smu_source(limits: Any, card: SmuLimits | None, icc_name: str, icc_a: float, voltages: dict[str, float],
                      n_points: int | None = None) -> None:
     """One SMU source setting — ``voltages`` at compliance ``icc_a`` — against the operator's limits
-    (``[limits]`` of labrc.toml) and then the instrument's (a 4200-SMU; ≤ 4096 list points)."""
+    (``[limits]`` of labrc.toml), the list size (≤ 4096 points), and — once a station is connected —
+    the instrument's: ``card``, the SMU the top electrode is wired to as ``*OPT?`` reported it
+    (``Protocol.card``; labrc.runner validates again with it before any voltage and any file). Without
+    a card (no instrument opened yet) the card check is skipped, never guessed."""
     for name, v in voltages.items():
         if not limits.v_min_v <= v <= limits.v_max_v:
             raise ParameterError(f"{name}={v:g} V is outside the operator limits limits.v_min_v..v_max_v = "
                                  f"[{limits.v_min_v:g}, {limits.v_max_v:g}] V")
     if icc_a > limits.icc_max_a:
         raise ParameterError(f"{icc_name}={icc_a:g} A exceeds the operator limit limits.icc_max_a={limits.icc_max_a:g} A")
-    SmuLimits().check_voltage_source(np.array(list(voltages.values()), dtype=np.float64), icc_a, icc_name)
+    if card is not None:
+        card.check_voltage_source(np.array(list(voltages.values()), dtype=np.float64), icc_a, icc_name)
     if n_points is not None and n_points > LIST_POINTS_MAX:
         raise ParameterError(f"the {icc_name} list has {n_points} points; a list sweep holds at most "
                              f"{LIST_POINTS_MAX} (raise the step or narrow the voltage range)")
@@ -172,6 +176,9 @@ class Protocol:
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     description: ClassVar[str] = ""
     progress_unit: ClassVar[str] = "points"   # what a plan's n_points counts (progress bar, labrc watch)
+    # the top-electrode SMU card as the instrument reports it (labrc.runner sets it after connecting, then
+    # validates again); None before: the card's limits are not checked until it is known
+    card: SmuLimits | None = None
 
     def __init__(self, params: Any):
         self.params = params

@@ -42,7 +42,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from instruments.bursts import choose_integration, plan_bursts
 from instruments.limits import (
     DELAY_MAX_S,
     LIST_POINTS_MAX,
@@ -55,6 +54,7 @@ from labrc.engine.messages import BlockPlan, DeviceFailed, Emit, ListSweep, Log
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_smu_source, param
+from .bursts import choose_integration, plan_bursts
 from .endurance_criteria import (
     FAIL_LOW_ON_OFF,
     FAIL_NAMES,
@@ -84,7 +84,7 @@ class _Endurance(Protocol):
         p = self.params
         if p.cycles > limits.cycles_max:
             raise ParameterError(f"cycles={p.cycles} exceeds the operator limit limits.cycles_max={limits.cycles_max}")
-        check_smu_source(limits, "icc_a", p.icc_a, {"v_read_v": p.v_read_v, "v_write_v": p.v_write_v})
+        check_smu_source(limits, self.card, "icc_a", p.icc_a, {"v_read_v": p.v_read_v, "v_write_v": p.v_write_v})
 
     # -- shared timing -------------------------------------------------------------------------
     @property
@@ -333,7 +333,7 @@ class NonvolatileEndurance(_Endurance):
     def validate(self, limits) -> None:
         super().validate(limits)
         p = self.params
-        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
+        check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
 
     def burst(self, n: int):
         """``n`` cycles, two lists each (``yield from``): (levels, currents, status letters, cycle columns)."""

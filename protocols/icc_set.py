@@ -65,8 +65,8 @@ class IccSet(Protocol):
         p = self.params
         if p.icc_min_a >= p.icc_max_a:
             raise ParameterError(f"icc_min_a={p.icc_min_a:g} A must be below icc_max_a={p.icc_max_a:g} A")
-        check_smu_source(limits, "icc_max_a", p.icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
-        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
+        check_smu_source(limits, self.card, "icc_max_a", p.icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
+        check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
                          ramp(p.v_reset_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:

@@ -88,9 +88,9 @@ class IVSweep(Protocol):
         if p.v_max_v == 0 and p.v_min_v == 0:
             raise ParameterError("v_max_v and v_min_v are both 0: nothing to sweep")
         pos, neg = sweep_branches(p.v_max_v, p.v_min_v, p.step_v)
-        check_smu_source(limits, "icc_a", p.icc_a, {"v_max_v": p.v_max_v}, pos.size)
+        check_smu_source(limits, self.card, "icc_a", p.icc_a, {"v_max_v": p.v_max_v}, pos.size)
         if neg.size:
-            check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_min_v": p.v_min_v}, neg.size)
+            check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_min_v": p.v_min_v}, neg.size)
 
     def schema(self) -> dict[str, Stream]:
         # One stream, appended once per sweep: a journal frame holds a whole sweep, so a crash never

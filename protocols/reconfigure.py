@@ -68,10 +68,10 @@ class Reconfigure(Protocol):
         p = self.params
         if p.nv_icc_min_a > p.nv_icc_max_a:
             raise ParameterError(f"nv_icc_min_a={p.nv_icc_min_a:g} A must not exceed nv_icc_max_a={p.nv_icc_max_a:g} A")
-        check_smu_source(limits, "icc_volatile_a", p.icc_volatile_a, {"v_volatile_v": p.v_volatile_v},
+        check_smu_source(limits, self.card, "icc_volatile_a", p.icc_volatile_a, {"v_volatile_v": p.v_volatile_v},
                          ramp(p.v_volatile_v, p.step_v).size)
-        check_smu_source(limits, "nv_icc_max_a", p.nv_icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
-        check_smu_source(limits, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
+        check_smu_source(limits, self.card, "nv_icc_max_a", p.nv_icc_max_a, {"v_set_v": p.v_set_v}, ramp(p.v_set_v, p.step_v).size)
+        check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_reset_v": p.v_reset_v},
                          ramp(p.v_reset_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:

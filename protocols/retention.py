@@ -60,7 +60,7 @@ class Retention(Protocol):
         p = self.params
         if p.t_min_s >= p.t_max_s:
             raise ParameterError(f"t_min_s={p.t_min_s:g} s must be below t_max_s={p.t_max_s:g} s")
-        check_smu_source(limits, "icc_a", p.icc_a, {"v_set_v": p.v_set_v, "v_read_v": p.v_read_v},
+        check_smu_source(limits, self.card, "icc_a", p.icc_a, {"v_set_v": p.v_set_v, "v_read_v": p.v_read_v},
                          ramp(p.v_set_v, p.step_v).size)
 
     def schema(self) -> dict[str, Stream]:

@@ -192,7 +192,7 @@ class SpikeTrain(Protocol):
         if self.per_list < 1:
             raise ParameterError(f"one pattern has {sum(self.points)} points; a list sweep holds at most "
                                  f"{LIST_POINTS_MAX} (raise dt_s or lower n_nodes/rest_s)")
-        check_smu_source(limits, "icc_a", p.icc_a, {"spike_v": p.spike_v, "read_v": p.read_v})
+        check_smu_source(limits, self.card, "icc_a", p.icc_a, {"spike_v": p.spike_v, "read_v": p.read_v})
         if len(self.classes) * p.cycles * self.n_dev > limits.cycles_max:
             raise ParameterError(f"{len(self.classes) * p.cycles * self.n_dev} patterns exceed limits.cycles_max="
                                  f"{limits.cycles_max}")

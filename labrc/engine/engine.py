@@ -99,7 +99,8 @@ class RunEngine:
     between_blocks: Callable[[], None] | None = None
     clock_s: float = field(default=0.0, init=False)
 
-    def run(self, cursor: Cursor | None = None) -> EngineResult:
+    def run(self, cursor: Cursor | None = None, only: list[int] | None = None) -> EngineResult:
+        """Execute the blocks from the cursor on (``only``: just these block indices — a pre-flight)."""
         cur = cursor or Cursor()
         proto = self.protocol
         blocks = proto.blocks()
@@ -108,7 +109,7 @@ class RunEngine:
         disk = {s: int(cur.disk_rows.get(s, rows[s])) for s in rows}
         self.clock_s = float(cur.clock_s)
         out = EngineResult()
-        for index in range(cur.block, len(blocks)):
+        for index in (only if only is not None else range(cur.block, len(blocks))):
             if self.stop():
                 out.stopped = True
                 break
