@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -83,6 +83,26 @@ class ListSweep:
     def invalidate_held(self) -> None:
         """Forget the held setup: the next list sweep sends the full setup (as after an error)."""
         self._held = None
+
+    def held_snapshot(self) -> dict | None:
+        """The held setup as plain data (JSON-able, without the session), for a station's checkpoint."""
+        h = self.held
+        return None if h is None else {f.name: getattr(h, f.name) for f in fields(h) if f.name != "link"}
+
+    def adopt_held(self, snap: dict | None) -> None:
+        """Take ``snap`` (from :meth:`held_snapshot`) as the setup the instrument holds, on this session.
+
+        Only for a station that has restored the instrument's pages exactly as they were when the
+        snapshot was taken — the simulator (``Kxci4200.pages_restore``) — so a resumed run sends what
+        the uninterrupted run sent. Never on hardware: after a reconnect what a real 4200 holds is
+        not known (``instruments.held``), and the full setup must be sent.
+        """
+        if snap is None:
+            self._held = None
+            return
+        self._held = HeldSetup(self._link(), str(snap["integration"]), tuple(snap["channels"]),
+                               snap["ground"], str(snap["hold"]), str(snap["delay"]), tuple(snap["measure"]))
+        self._page = "MD"
 
     def _link(self) -> tuple:
         conn = getattr(self.adapter, "connection", None)

@@ -8,7 +8,8 @@ channel definitions only when the test starts (``ME``), as the instrument does (
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,51 @@ def _zero_small_v(v: np.ndarray) -> np.ndarray:
     return v
 
 
+def _sweep_dict(sw: Sweep | None) -> dict | None:
+    return None if sw is None else {"kind": sw.kind, "values": sw.values.tolist(), "comp": sw.comp}
+
+
+def _sweep_of(d: dict | None) -> Sweep | None:
+    return None if d is None else Sweep(d["kind"], np.array(d["values"], dtype=np.float64), float(d["comp"]))
+
+
 class SystemPages:
     """The DE / SS / SM page commands of :class:`sim_backend.kxci.Kxci4200` (a mixin)."""
+
+    # --- the pages as state -------------------------------------------------------------------------
+    # The pages keep what was sent until it is sent again, *RST or DCL (reference §1.7, §2.1, ME3 in
+    # §2.4), so they are part of the instrument's future: a station that restores a checkpoint restores
+    # them too, and a driver on that station may then keep the setup it held (Keithley4200.adopt_held),
+    # sending what an uninterrupted run sends at that burst. JSON-able; floats round-trip exactly.
+    def pages_snapshot(self) -> dict[str, Any]:
+        """Mode, page, modeless test settings and every page entry, as plain data."""
+        s = self.setup
+        pairs = lambda table: [[k[0], k[1], _sweep_dict(v)] for k, v in table.items()]   # noqa: E731
+        return {
+            "mode": self.mode, "page": self.page, "integration_plc": self.integration_plc,
+            "resolution": self.resolution, "exit_on_compliance": self.exit_on_compliance,
+            "srq_on_data": self.srq_on_data, "mapping": [[n, f] for n, f in self.mapping.items()],
+            "chans": [asdict(d) for d in s.chans.values()], "var1": _sweep_dict(s.var1),
+            "lists": pairs(s.lists), "var2": _sweep_dict(s.var2), "consts": pairs(s.consts),
+            "ratio": [[k, v] for k, v in s.ratio.items()], "offset": [[k, v] for k, v in s.offset.items()],
+            "hold_s": s.hold_s, "delay_s": s.delay_s, "n_readings": s.n_readings, "interval_s": s.interval_s,
+            "wait_s": s.wait_s, "list_names": list(s.list_names),
+        }
+
+    def pages_restore(self, snap: dict[str, Any]) -> None:
+        """Put the pages back as :meth:`pages_snapshot` recorded them (the reading buffer stays empty)."""
+        self.mode, self.page = snap["mode"], snap["page"]
+        self.integration_plc, self.resolution = float(snap["integration_plc"]), int(snap["resolution"])
+        self.exit_on_compliance, self.srq_on_data = bool(snap["exit_on_compliance"]), bool(snap["srq_on_data"])
+        self.mapping = {int(n): str(f) for n, f in snap["mapping"]}
+        chans = {(d["kind"], int(d["number"])): ChannelDef(**d) for d in snap["chans"]}
+        self.setup = TestSetup(
+            chans=chans, var1=_sweep_of(snap["var1"]), var2=_sweep_of(snap["var2"]),
+            lists={(k, int(n)): _sweep_of(v) for k, n, v in snap["lists"]},
+            consts={(k, int(n)): _sweep_of(v) for k, n, v in snap["consts"]},
+            ratio={k: float(v) for k, v in snap["ratio"]}, offset={k: float(v) for k, v in snap["offset"]},
+            hold_s=float(snap["hold_s"]), delay_s=float(snap["delay_s"]), n_readings=int(snap["n_readings"]),
+            interval_s=float(snap["interval_s"]), wait_s=float(snap["wait_s"]), list_names=list(snap["list_names"]))
 
     # --- DE ---------------------------------------------------------------------------------------
     def _define(self, key: tuple[str, int], d: ChannelDef | None) -> None:
