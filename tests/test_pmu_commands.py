@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 from pymeasure.test import expected_protocol
 
-from instruments.bursts import PmuCycle, SmuPulseTrain
 from instruments.keithley4200 import Keithley4200
-from instruments.pmu import Segment, decode_status, fmt_time, parse_pmu_data
+from instruments.pmu import ChannelSetup, SarbSequence, Segment, decode_status, fmt_time, parse_pmu_data
 
 OPT = ("*OPT?", "SMU1,SMU2,SMU3,SMU4,PMU1")
 SEGS = [Segment(0.0, 1.0, 1e-6), Segment(1.0, 1.0, 5e-6, 1, 1e-6, 4e-6), Segment(1.0, 0.0, 1e-6)]
+
+
+def setup(segs, loops: int) -> ChannelSetup:
+    """Channel 1 plays ``segs`` ``loops`` times: 10 V range, fixed 100 µA range with the RPM, 1 MΩ load."""
+    return ChannelSetup(1, {1: SarbSequence.from_segments(segs)}, [(1, loops)], 10.0, 100e-6, 1e6, True)
 
 
 def test_segment_arb_burst_command_stream():
@@ -44,16 +48,16 @@ def test_segment_arb_burst_command_stream():
         (":PMU:OUTPUT:STATE 1, 0", "ACK"),                   # outputs off after the test
     ]
     with expected_protocol(Keithley4200, comm) as k:
-        bursts = list(PmuCycle(SEGS, n_cycles=2).run(k))
-    assert len(bursts) == 1 and bursts[0].i_a.shape == (2, 1)
-    assert bursts[0].i_a[1, 0] == pytest.approx(9.9e-6)
-    assert bursts[0].data.flags["overflow"].tolist() == [0, 8]    # digit F: 8 = +I overflow
+        d = k.pmu.run(k.pmu.plan_segment_arb([setup(SEGS, 2)]))[1]
+    assert d.i_a.shape == (2,)
+    assert d.i_a[1] == pytest.approx(9.9e-6)
+    assert d.flags["overflow"].tolist() == [0, 8]                 # digit F: 8 = +I overflow
 
 
 def test_sequence_longer_than_128_values_is_sent_in_add_chunks():
     segs = [Segment(0.0, 0.0, 20e-9)] * 130
     with expected_protocol(Keithley4200, [OPT]) as k:
-        plan = k.pmu.plan_segment_arb([PmuCycle(segs, 1).setup(1)])
+        plan = k.pmu.plan_segment_arb([setup(segs, 1)])
     start = [c for c in plan.commands if c.startswith(":PMU:SARB:SEQ:STARTV")]
     assert start[0].startswith(":PMU:SARB:SEQ:STARTV 1, 1, ") and start[0].count(",") == 2 + 127
     assert start[1] == ":PMU:SARB:SEQ:STARTV:ADD 1, 1, 0, 0"
@@ -78,10 +82,9 @@ def test_smu_burst_command_stream():
         ("DO 'CH1T'", "0.007,0.014,0.021,0.028,0.035,0.042"),
     ]
     with expected_protocol(Keithley4200, comm) as k:
-        bursts = list(SmuPulseTrain(1, [0.1, 2.0, 0.1], 5e-3, 1e-6, 2, ground_smu=2).run(k))
-    b = bursts[0]
-    assert b.compliance.tolist() == [[False, True, False], [False, True, False]]
-    assert b.i_meas_a.shape == (2, 3)
+        r = k.list_sweep(1, np.tile([0.1, 2.0, 0.1], 2), 1e-6, 5e-3, 0.0, 1, 2)
+    assert r.compliance.reshape(2, 3).tolist() == [[False, True, False], [False, True, False]]
+    assert r.i_meas_a.shape == (6,)
 
 
 def test_status_word_and_data_parsing():

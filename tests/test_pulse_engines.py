@@ -1,5 +1,7 @@
-"""SMU bursts and PMU Segment-Arb bursts end to end through pyvisa against the simulator; validation
-refusals (nothing sent) for every reference-§7 limit the engines touch; fault injection."""
+"""The two acquisition engines end to end through pyvisa against the simulator — PMU Segment-Arb
+(``instr.pmu.plan_segment_arb`` + ``instr.pmu.run``) and SMU list sweeps with compliance
+(``instr.list_sweep``) — the burst planner the protocols use, validation refusals (nothing sent) for
+every reference-§7 limit the engines touch, and fault injection."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ import pytest
 from pyvisa.errors import VisaIOError
 
 from helpers import make_instrument
-from instruments.bursts import PmuCycle, SmuPulseTrain, plan_bursts, read_write_read_segments
 from instruments.keithley4200 import KXCIError
 from instruments.limits import LimitError
-from instruments.pmu import ChannelSetup, SarbSequence, Segment
+from instruments.pmu import ChannelSetup, PmuData, SarbSequence, Segment
+from instruments.pmu_segments import read_write_read_segments
 from instruments.transcript import read_transcript, transcript_arrays
+from protocols.bursts import plan_bursts
 from sim_backend.kxci import SimConfig
 
 SEGS = [Segment(0.0, 1.0, 1e-6), Segment(1.0, 1.0, 5e-6, 1, 1e-6, 4e-6), Segment(1.0, 0.0, 1e-6)]
@@ -24,20 +27,29 @@ def _sent(k) -> int:
     return k.adapter.connection.visalib.instrument.clock_s   # any command advances the virtual clock
 
 
+def _setup(segs, loops=1, **kw) -> ChannelSetup:
+    return ChannelSetup(1, {1: SarbSequence.from_segments(segs)}, [(1, loops)], **kw)
+
+
+def sarb(k, segs, loops: int, **kw) -> tuple[PmuData, np.ndarray]:
+    """One execute of ``segs`` looped ``loops`` times on channel 1: its data and the currents (loops, points/pass)."""
+    d = k.pmu.run(k.pmu.plan_segment_arb([_setup(segs, loops, **kw)]))[1]
+    return d, d.i_a.reshape(loops, -1)
+
+
 # ---------------------------------------------------------------------------- end to end
 def test_segment_arb_burst_runs_on_the_simulator_with_resistor():
     k = make_instrument(SimConfig(load="resistor:1e5"))
-    cyc = PmuCycle(read_write_read_segments(), n_cycles=5000, i_range_a=100e-6)
-    bursts = list(cyc.run(k))
-    assert sum(len(b) for b in bursts) == 5000
-    b = bursts[0]
-    assert b.i_a.shape == (5000, 2)
-    assert np.allclose(b.i_a, 0.1 / 1e5, rtol=0.05)                   # I = V/R at both reads
-    assert np.all(np.diff(b.t_s.ravel()) > 0)
-    assert np.all(b.data.flags["meas"] == 1) and np.all(b.data.flags["rpm"] == 1)
-    assert np.all(b.data.flags["i_range"] == 3) and np.all(b.data.flags["v_range"] == 1)
+    segs = read_write_read_segments()
+    seq = SarbSequence.from_segments(segs)
+    d, i = sarb(k, segs, 5000, i_range_a=100e-6)
+    assert i.shape == (5000, 2)
+    assert np.allclose(i, 0.1 / 1e5, rtol=0.05)                       # I = V/R at both reads
+    assert np.all(np.diff(d.t_s) > 0)
+    assert np.all(d.flags["meas"] == 1) and np.all(d.flags["rpm"] == 1)
+    assert np.all(d.flags["i_range"] == 3) and np.all(d.flags["v_range"] == 1)
     sim = k.adapter.connection.visalib.instrument
-    assert sim.clock_s >= 5000 * cyc.sequence.duration_s
+    assert sim.clock_s >= 5000 * seq.duration_s
     assert sim.pmu_out == {1: False, 2: False}                        # outputs off after the burst
 
 
@@ -45,22 +57,18 @@ def test_segment_arb_on_the_memristor_has_no_compliance():
     k = make_instrument(SimConfig())
     # the paper's write, +2 V for 5 ms (Methods): at 2 V the Ag bridge needs ≈ 2 ms to carry i_lat (model v2;
     # a 10 µs write grows it by ≈ 2 nS only), then without compliance it runs away to the ceiling g_max
-    cyc = PmuCycle(read_write_read_segments(write_s=5e-3), n_cycles=50, i_range_a=10e-3)
-    b = next(cyc.run(k))
+    _, i = sarb(k, read_write_read_segments(write_s=5e-3), 50, i_range_a=10e-3)
     # without compliance a 2 V write hard-SETs the filament: the read after is far above the read before
-    assert b.i_a[0, 1] > 10 * abs(b.i_a[0, 0])
-    assert b.i_a[0, 1] / 0.1 > 1e-3                                   # a mS filament (no Icc to limit it)
+    assert i[0, 1] > 10 * abs(i[0, 0])
+    assert i[0, 1] / 0.1 > 1e-3                                       # a mS filament (no Icc to limit it)
 
 
 def test_smu_burst_runs_on_the_simulator_and_keeps_compliance_letters():
     k = make_instrument(SimConfig())
-    tr = SmuPulseTrain(1, [0.1, 2.0, 0.1], 5e-3, 1e-6, 200, ground_smu=2)
-    plan = tr.plan()
-    bursts = list(tr.run(k))
-    assert len(bursts) == plan.n_bursts and sum(len(b) for b in bursts) == 200
-    b = bursts[0]
-    assert b.compliance[:, 1].all() and not b.compliance[:, 0].any()  # writes clamp at Icc, reads do not
-    assert np.all(np.abs(b.i_meas_a[:, 1]) <= 1.1e-6)
+    r = k.list_sweep(1, np.tile([0.1, 2.0, 0.1], 200), 1e-6, 5e-3, 0.0, 1, 2)
+    comp, i = r.compliance.reshape(200, 3), r.i_meas_a.reshape(200, 3)
+    assert comp[:, 1].all() and not comp[:, 0].any()                 # writes clamp at Icc, reads do not
+    assert np.all(np.abs(i[:, 1]) <= 1.1e-6)
 
 
 def test_planner_respects_points_budget_and_gives_an_eta():
@@ -77,7 +85,7 @@ def test_planner_respects_points_budget_and_gives_an_eta():
 def test_transcript_records_every_command_and_reply(tmp_path):
     path = tmp_path / "t.jsonl"
     k = make_instrument(SimConfig(load="resistor:1e6"), transcript=str(path))
-    list(PmuCycle(SEGS, n_cycles=3).run(k))
+    sarb(k, SEGS, 3)
     k.stop_transcript()
     recs = read_transcript(path)
     sent = [r["text"] for r in recs if r["dir"] == "w"]
@@ -94,10 +102,6 @@ def _refuses(k, setup: ChannelSetup, match: str) -> None:
     with pytest.raises(LimitError, match=match):
         k.pmu.plan_segment_arb([setup])
     assert k.adapter.connection.visalib.instrument.clock_s == before     # nothing was sent
-
-
-def _setup(segs, loops=1, **kw) -> ChannelSetup:
-    return ChannelSetup(1, {1: SarbSequence.from_segments(segs)}, [(1, loops)], **kw)
 
 
 @pytest.mark.parametrize("segs, loops, kw, match", [
@@ -131,12 +135,17 @@ def test_more_than_2048_segments_per_channel_refused(resistor_4200):
 
 
 def test_smu_burst_limits_refused(resistor_4200):
+    k, before = resistor_4200, _sent(resistor_4200)
+    train = np.tile([0.1, 2.0, 0.1], 10)
     with pytest.raises(LimitError, match="icc_a"):
-        SmuPulseTrain(1, [0.1, 2.0, 0.1], 5e-3, 10e-9, 10, ground_smu=2).validate(resistor_4200)   # < 100 nA
-    with pytest.raises(LimitError, match="width_s"):
-        SmuPulseTrain(1, [0.1, 2.0, 0.1], 7.0, 1e-6, 10)                                          # DT > 6.553 s
+        k.list_sweep(1, train, 10e-9, 5e-3, 0.0, 1, 2)                  # < 100 nA
+    with pytest.raises(LimitError, match="delay_s"):
+        k.list_sweep(1, train, 1e-6, 7.0, 0.0, 1, 2)                    # DT > 6.553 s
     with pytest.raises(LimitError, match="points"):
-        SmuPulseTrain(1, np.zeros(5000), 1e-3, 1e-6, 1).plan()                                    # > 4096
+        k.list_sweep(1, np.zeros(5000), 1e-6, 1e-3, 0.0, 1, 2)          # > 4096
+    with pytest.raises(LimitError, match="points"):                     # a protocol's planner refuses it too
+        plan_bursts(1, 5e-3, 5000, 4096)
+    assert _sent(k) == before                                           # nothing was sent
 
 
 # ---------------------------------------------------------------------------- the simulator's own checks
@@ -184,25 +193,24 @@ def test_fault_timeout_no_reply():
     k = make_instrument(SimConfig(load="resistor:1e6", faults={"no_reply": {"match": ":PMU:TEST:STATUS?"}}))
     k.adapter.connection.timeout = 200
     with pytest.raises(VisaIOError):
-        list(PmuCycle(SEGS, n_cycles=2).run(k))
+        sarb(k, SEGS, 2)
 
 
 def test_fault_error_reply_on_execute():
     k = make_instrument(SimConfig(load="resistor:1e6", faults={"error": {"match": ":PMU:EXECUTE", "code": -966}}))
     with pytest.raises(KXCIError) as e:
-        list(PmuCycle(SEGS, n_cycles=2).run(k))
+        sarb(k, SEGS, 2)
     assert e.value.code == -966
 
 
 def test_fault_connection_drop_mid_burst():
     k = make_instrument(SimConfig(load="resistor:1e6", faults={"drop": {"match": ":PMU:DATA:GET", "after": 1}}))
-    cyc = PmuCycle(SEGS, n_cycles=3000)            # 3000 points -> 2 DATA:GET blocks; drop on the second
-    with pytest.raises(VisaIOError):
-        list(cyc.run(k))
+    with pytest.raises(VisaIOError):               # 3000 points -> 2 DATA:GET blocks; drop on the second
+        sarb(k, SEGS, 3000)
 
 
 def test_fault_device_short_mid_run():
     k = make_instrument(SimConfig(faults={"device": {"kind": "short", "at_execute": 2}}))
-    cyc = PmuCycle(SEGS, n_cycles=20, i_range_a=0.2, budget_s=10e-6)   # 1 cycle per burst
-    b = list(cyc.run(k))
-    assert abs(b[0].i_a[0, 0]) < 0.05 and b[1].i_a[0, 0] == pytest.approx(0.1, rel=0.05)   # 1 V on 10 Ω
+    i = [sarb(k, SEGS, 1, i_range_a=0.2)[1] for _ in range(3)]          # one execute per cycle
+    assert abs(i[0][0, 0]) < 0.05 and i[1][0, 0] == pytest.approx(0.1, rel=0.05)   # 1 V on 10 Ω from execute 2
+    assert i[2][0, 0] == pytest.approx(0.1, rel=0.05)                     # and it stays shorted

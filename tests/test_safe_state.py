@@ -17,9 +17,8 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from helpers import GPIB, make_instrument
-from instruments.bursts import PmuCycle
 from instruments.keithley4200 import Keithley4200
-from instruments.pmu import Segment
+from instruments.pmu import ChannelSetup, SarbSequence, Segment
 from labrc.outcome import EXIT_SAFE_STATE_UNVERIFIED
 from labrc.store import RunReader
 from sim_backend.kxci import SimConfig
@@ -140,7 +139,7 @@ def test_a_command_with_no_reply_is_named_and_the_other_smus_are_still_made_safe
 def test_a_pmu_test_started_by_the_session_is_aborted_and_read_back_idle():
     k = make_instrument(SimConfig(load="resistor:1e5"))
     segs = [Segment(0.0, 1.0, 1e-6), Segment(1.0, 1.0, 5e-6, 1, 1e-6, 4e-6), Segment(1.0, 0.0, 1e-6)]
-    list(PmuCycle(segs, n_cycles=2).run(k))
+    k.pmu.run(k.pmu.plan_segment_arb([ChannelSetup(1, {1: SarbSequence.from_segments(segs)}, [(1, 2)])]))
     rec = k.shutdown()
     assert rec["ok"] and rec["pmu"] == {"PMU1-test": "idle", "PMU1-1": "off", "PMU1-2": "off"}
     assert not any(sim_of(k).pmu_out.values())
