@@ -43,12 +43,12 @@ from .limits import (
     check_range,
     fmt_list,
     fmt_num,
+    integration_time_s,
 )
 
 __all__ = ["FETCH_ALL", "ListSweep"]
 
 FETCH_ALL = ("I", "V", "T")
-LINE_FREQUENCY_WORST_HZ = 50.0          # the longest PLC, for the completion timeout
 
 
 @dataclass(frozen=True)
@@ -208,8 +208,7 @@ class ListSweep:
         finally:
             self._held = None              # held again only once this sweep's data are read
         if timeout_s is None:
-            plc_s = INTEGRATION_PLC[s.integration] / LINE_FREQUENCY_WORST_HZ
-            timeout_s = 10.0 + 3.0 * (s.hold_s + s.v.size * (s.delay_s + plc_s))
+            timeout_s = 10.0 + 3.0 * (s.hold_s + s.v.size * (s.delay_s + integration_time_s(s.integration)))
         replies: dict[str, str] = {}
         self._page, self._sweeping = None, True
         try:

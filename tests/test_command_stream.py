@@ -235,7 +235,7 @@ def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream
 
     cfg = SimConfig(seed=5)
     lists = [np.round(np.linspace(-0.5, 1.4, 40) * (1 + 0.01 * b), 4) for b in range(6)]
-    sweep = lambda k, v: k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)   # noqa: E731
+    sweep = lambda k, v: k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)
     a = make_instrument(cfg)
     whole = [sweep(a, v) for v in lists]
     b = make_instrument(cfg)
