@@ -109,10 +109,15 @@ class SimStation(Station):
             raise StationError(str(exc)) from None
 
     def snapshot(self) -> dict:
-        return self._state.snapshot(self._core)
+        """The chassis (clock, devices, random streams, outputs, pages) and what the driver knows it holds."""
+        return {**self._state.snapshot(self._core), "held": self.instr.held_snapshot()}
 
     def restore(self, snap: dict) -> None:
+        """Back to ``snap``: the chassis exactly, and the driver adopts the setup the restored pages hold, so
+        the resumed run sends what the uninterrupted one sent (only on the simulator, whose pages were
+        restored; a real instrument after a reconnect gets the full setup: instruments.held)."""
         self._state.restore(self._core, snap)
+        self.instr.adopt_held(snap.get("held"))
 
     def describe(self) -> dict:
         return self._state.describe(self._core)

@@ -61,8 +61,10 @@ def snapshot(core: Any) -> dict:
         devices = {"0": die.get_state()}
     # the SMU outputs too: they stay at a list's last point (a retention wait runs with them applied)
     smus = {str(n): dataclasses.asdict(s) for n, s in core.smus.items()}
+    # the system-mode pages keep their setup between tests (reference §2.1-2.4), so they are instrument
+    # state too: a resumed run continues with the pages the uninterrupted run had (smu_pages.pages_snapshot)
     return {"clock_s": core.clock_s, "devices": devices, "device_index": device_index(core),
-            "open_load": core.open_load.get_state(), "smus": smus}
+            "open_load": core.open_load.get_state(), "smus": smus, "pages": core.pages_snapshot()}
 
 
 def restore(core: Any, snap: dict) -> None:
@@ -81,3 +83,5 @@ def restore(core: Any, snap: dict) -> None:
         if int(n) in core.smus:
             for k, v in st.items():
                 setattr(core.smus[int(n)], k, v)
+    if "pages" in snap:
+        core.pages_restore(snap["pages"])
