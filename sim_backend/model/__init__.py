@@ -46,8 +46,9 @@ vectorized over cycles (:mod:`.cycles`) and :meth:`Die.apply_cycles_all` drives 
 Tags: [B] paper, [R] reference/device-models.md, [D] chosen here to meet a [B] target.
 """
 
-from .device import Memristor, SegmentResult, validate
+from .device import Memristor
 from .die import Die
+from .measure import SegmentResult, validate
 from .params import FAILURES, G0_S, PRESETS, DeviceParams, Preset, sample_params, streams
 
 __all__ = ["Die", "Memristor", "SegmentResult", "PRESETS", "Preset", "DeviceParams", "FAILURES", "G0_S",

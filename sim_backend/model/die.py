@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .device import Memristor, SegmentResult
+from .device import Memristor
+from .measure import SegmentResult
 from .params import PRESETS, sample_params
 
 
