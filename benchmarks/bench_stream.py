@@ -6,8 +6,10 @@ The embedded simulator (driver → pyvisa → simulated 4200 in-process), one ``
 points per burst, the current fetched only (``fetch=("I",)``, as endurance bursts do). The list
 values change every burst (a new read level), so the list-only stream is what an endurance run sends
 between bursts. "full" forgets the held setup before each burst (``invalidate_held``), which is the
-stream the driver sent before it tracked the setup. Reported: commands per burst (from the
-transcript), median and best seconds per burst, and the dry run's planning cost per burst.
+stream the driver sent before it tracked the setup; "same" sends one identical list every burst (an
+endurance run's tiled cycle: the same list-only stream, and the driver reuses the list's text).
+Reported: commands per burst (from the transcript), median and best seconds per burst, and the dry
+run's planning cost per burst.
 """
 
 from __future__ import annotations
@@ -27,16 +29,16 @@ from sim_backend.library import LabrcSimLibrary
 CYCLE_V = np.array([0.1, 0.6, 0.1, 0.0, 0.1, 0.0, 0.1])
 
 
-def lists(n_bursts: int, n_points: int) -> list[np.ndarray]:
+def lists(n_bursts: int, n_points: int, same: bool = False) -> list[np.ndarray]:
     base = np.resize(CYCLE_V, n_points)
-    return [np.where(base == 0.1, 0.1 + 0.001 * (b % 50), base) for b in range(n_bursts)]
+    return [np.where(base == 0.1, 0.1 + (0.0 if same else 0.001 * (b % 50)), base) for b in range(n_bursts)]
 
 
 def bench(mode: str, load: str, n_bursts: int, n_points: int) -> dict:
     lib = LabrcSimLibrary.create(SimConfig(load=load))
     k = Keithley4200(SimConfig.tcpip_resource, visa_library=lib, timeout=60_000)
     rec = k.start_transcript(TranscriptRecorder(keep_in_memory=True, max_text_chars=64))
-    vs = lists(n_bursts + 1, n_points)
+    vs = lists(n_bursts + 1, n_points, same=(mode == "same"))
     k.list_sweep(1, vs[0], 1e-4, 1e-3, 0.0, 1, 2, fetch=("I",))          # the first burst is full in both
     n0 = sum(r["dir"] == "w" for r in rec.records)
     times = []
@@ -66,7 +68,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=4095)
     ap.add_argument("--load", default="resistor:1e6")
     a = ap.parse_args()
-    res = {m: bench(m, a.load, a.bursts, a.points) for m in ("full", "list")}
+    res = {m: bench(m, a.load, a.bursts, a.points) for m in ("full", "list", "same")}
     print(f"{a.bursts} bursts x {a.points} points, load {a.load}, fetch I only")
     for m, r in res.items():
         print(f"  {m:>4}: {r['cmds']:5.1f} commands/burst, {r['median_s'] * 1e3:7.2f} ms/burst median "

@@ -71,6 +71,7 @@ class ListSweep:
     _held: HeldSetup | None = None
     _sweeping: bool = False
     _dry: DryRun | None = None
+    _vl_cache: tuple[np.ndarray, str] | None = None
 
     # --- held state ---------------------------------------------------------------------------------
     @property
@@ -171,7 +172,7 @@ class ListSweep:
         completion poll, ``data`` a ``DO`` query.
         """
         want, held = self._wanted(s), self.held
-        vl = f"VL{s.smu}, 1, {fmt_num(s.icc_a, 'icc_a')}, {fmt_list(s.v, 'voltages_v')}"
+        vl = f"VL{s.smu}, 1, {fmt_num(s.icc_a, 'icc_a')}, {self._list_text(s.v)}"
         if held is None or held.channels != want.channels:
             cmds = ["BC", ":ERROR:LAST:CLEAR", want.integration, "DE", *want.channels, "SS", vl]
             cmds += [want.ground] if want.ground else []
@@ -187,6 +188,16 @@ class ListSweep:
         steps += [("data", f"DO 'V{s.smu}'")] if "V" in s.fetch else []
         steps += [("data", f"DO 'CH{s.smu}T'")] if "T" in s.fetch else []
         return steps, want
+
+    def _list_text(self, v: np.ndarray) -> str:
+        """``fmt_list`` of the list values, reused while the list is the same (an endurance run tiles one
+        cycle into every burst: ~1 ms of formatting per 4096-point list saved; the text is identical)."""
+        cached = self._vl_cache
+        if cached is not None and cached[0].shape == v.shape and np.array_equal(cached[0], v):
+            return cached[1]
+        text = fmt_list(v, "voltages_v")
+        self._vl_cache = (v.copy(), text)
+        return text
 
     # --- running ------------------------------------------------------------------------------------
     def list_sweep(self, smu: int, voltages_v: np.ndarray, icc_a: float, delay_s: float,
