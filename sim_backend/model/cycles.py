@@ -3,18 +3,32 @@
 Applies when the pattern has one write (V ≥ v_th) at a finite compliance ≤ i_lat (diffusive regime, no
 runaway), every other segment relaxes (−v_reset < V < v_th), there is no drift filament, every write
 brings the device from below compliance to it (one volatile cycle each) and the leakage does not hold the
-device voltage (I_off < Icc/2 at the write). The only coupling between cycles is the bridge left over from
-the previous write (≈ 1 % after 30 ms): the chain over the cycle vector is solved by Newton (an affine prefix
-scan per pass) to ~1e-14. The c2c draws are taken in the order ``apply_segments`` takes them (4 per event,
-then the read noise), so both paths give the same numbers up to rounding
-(tests/test_model.py::test_fast_cycles_equal_segment_by_segment_application, rtol 1e-9).
+device voltage (I_off < Icc/2 at the write). Anything else (and the failing cycle) goes through
+``apply_segments``, the segment-by-segment reference. The physics is that of :mod:`.bridge` and
+:mod:`.kinetics`, segment for segment: each write grows the bridge freely from what the last one left
+until the current reaches Icc (hit time in closed form), then creeps in compliance for the rest of the
+write (``F(u) = F(u0) + c1·t``, :func:`kinetics.creep`); every other segment relaxes it. The c2c draws
+are taken in the order ``apply_segments`` takes them (4 per event, then the read noise), so both paths
+give the same numbers up to rounding (tests/test_model.py::test_fast_cycles_equal_segment_by_segment_
+application, rtol 1e-9; measured ≤ 1e-13, see bench_model.py).
 
-Speed (issue 11: 2×10⁶ cycles of the 7-point endurance list in ≤ 5 s end to end, so ≥ 10 M segments/s
-here): a 585-cycle list is a few hundred numpy calls on 585-element vectors, so the cost is the number of
-calls, not the arithmetic. Everything that depends only on the pattern and the device's parameters is
-computed once per pattern (:class:`Pattern`, cached on the device); the per-cycle quantities of
-"before"/"after" each write share one (m + 1)-vector; the creep and V_dev Newton loops work in place;
-the measurement knows that only the write can be in compliance.
+How it is solved (issue 11: the engine's 7-point list, 585 cycles a call, must run at ≥ 10 M segments/s;
+a call is a few hundred numpy operations on 585-vectors, so the cost is their number, not arithmetic):
+
+* Everything fixed by the pattern and the device's (immutable) parameters is computed once
+  (:class:`Pattern`, remembered per device by ``Memristor._pattern``).
+* The only coupling between cycles is the bridge left by write i−1 at the start of write i (≈ 1 % of it
+  after 30 ms), ``g_w[i] = W_i(decay_i·g_w[i−1])``: solved as a chain by Newton, the sub-diagonal
+  ``d_i = ∂g_w[i]/∂g_w[i−1]`` analytic (a later start → an earlier hit → more creep), each update by an
+  affine prefix scan (:mod:`.chain`). It stops when the update's own quadratic remainder, estimated from
+  how d changed between the last two passes (½·|Δd_i/Δg_{i−1}|·δ_{i−1}²), is ≤ 1e-14 relative — the update
+  is then the solution; no pass is spent only to confirm it. 2 passes at 30 ms relaxation, 3 at 5–10 ms.
+* Each pass solves the creep law for all writes by Newton on φ(u) = u + ln(u(u+2)) = −ln(F(u0) + c1·t):
+  the first pass from a quadratic Taylor guess about one scalar solution, later passes from the previous
+  pass's root moved to first order in the target; 1–2 steps, stopped at |Δu| ≤ 3e-8 (quadratic
+  convergence: the root is then exact to ≈ 1e-16).
+* The measurement knows that only the write can be in compliance and that 0 V points carry no current;
+  V_dev in compliance by Newton from the linear-leakage guess (2 steps, |Δx| ≤ 1e-8·|x|).
 """
 
 from __future__ import annotations
@@ -24,35 +38,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kinetics as kn
 from .bridge import G_ON_THR_S
-from .chain import affine_scan_inplace
 from .measure import SegmentResult
+
+MAX_PASSES = 16          # chain Newton passes before the block is left to apply_segments
+TOL_CHAIN = 1e-14        # relative quadratic remainder of the chain's last Newton update
+TOL_U = 3e-8             # |Δu| of the creep's last Newton step (u ≥ u_min ≈ 0.9; remainder ≈ 0.3·Δu²)
+TOL_V = 1e-8             # |Δx|/|x| of V_dev's last Newton step (remainder ≤ Δx²/(2 v_nl))
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """What a periodic pattern fixes for one device (its parameters are immutable): the write, the
-    relaxation times before and after it, the leakage's sinh factors and the growth rate's exponential."""
+    """What a periodic pattern fixes for one device: the write, the relaxation times before and after it,
+    the leakage's sinh factors and the constant factors of the growth and creep rates."""
 
     w: int                   # index of the write
     k: int                   # segments per cycle
     c: float                 # the write's compliance
     vw: float
     dtw: float
-    others: np.ndarray       # bool (k,): the segments that are not the write
-    neg_t_pre: np.ndarray    # −cumsum(dt[:w]): relaxation time from the cycle start to each pre-write segment end
-    neg_t_post: np.ndarray   # −cumsum(dt[w+1:])
+    icc: np.ndarray          # compliance of every segment
+    neg_t_pre: np.ndarray    # −cumsum(dt[:w]): from the cycle start to the end of each segment before the write
+    neg_t_post: np.ndarray   # −cumsum(dt[w+1:]): from the end of the write
     t_pre_all: float
     t_post_all: float
     dt_sum: float
-    s_w: np.float64          # sinh(vw/v_nl) (the I_off factor at the write)
+    pre_v: bool              # a segment before / after the write has V ≠ 0 (carries current, can clamp)
+    post_v: bool
+    s_w: float               # sinh(vw/v_nl): I_off at the write = g_off·v_nl·s_w
     s_row: np.ndarray        # sinh(v/v_nl) of every segment
-    e_w: np.float64          # exp(min((vw − 1)/v_k, EXP_CAP)): the growth rate at vw without its factor
-    e_amp: np.float64        # exp(−1/v_k): the creep amplitude factor
-    u0: float                # u = V/v_k at the write (not below u_min)
-    u_min: float
-    ln_f0: np.float64        # ln F(u0)
+    kw_per_a: float          # growth rate at vw per unit growth factor, exp((vw − 1)/v_k)/τ_g1
+    c1_per: float            # creep rate c1 = a·(g_b − g0)·c1_per/I_f, c1_per = e^{−1/v_k}·v_k/τ_g1
+    u0: float                # u = V/v_k at the write (≥ u_min)
+    u_min: float             # u at v_th: creep stops there
+    f0: float                # F(u0) = e^{−u0}/(u0(u0+2))
+    cc: np.ndarray           # (3, 1) c2c σ of growth, relaxation, HRS (the preset's)
 
 
 def pattern(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray) -> Pattern | None:
@@ -71,203 +91,268 @@ def pattern(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray) -> Pattern | No
     u_min = p.v_th_v / p.v_k_v
     u0 = max(vw / p.v_k_v, u_min)
     return Pattern(
-        w=w, k=k, c=c, vw=vw, dtw=float(dt[w]), others=others,
+        w=w, k=k, c=c, vw=vw, dtw=float(dt[w]), icc=icc.copy(),
         neg_t_pre=-np.cumsum(dt[:w]), neg_t_post=-np.cumsum(dt[w + 1:]),
         t_pre_all=float(dt[:w].sum()), t_post_all=float(dt[w + 1:].sum()), dt_sum=float(dt.sum()),
-        s_w=np.sinh(np.asarray(vw) / p.v_nl_v), s_row=np.sinh(v / p.v_nl_v),
-        e_w=np.exp(np.minimum((np.asarray(vw) - 1.0) / p.v_k_v, kn.EXP_CAP)),
-        e_amp=np.exp(-1.0 / p.v_k_v), u0=u0, u_min=u_min,
-        ln_f0=kn._ln_f(np.full(1, u0))[0])
+        pre_v=bool(np.any(v[:w] != 0.0)), post_v=bool(np.any(v[w + 1:] != 0.0)),
+        s_w=math.sinh(vw / p.v_nl_v), s_row=np.sinh(v / p.v_nl_v),
+        kw_per_a=math.exp(min((vw - 1.0) / p.v_k_v, 60.0)) / p.tau_g1_s,
+        c1_per=math.exp(-1.0 / p.v_k_v) * p.v_k_v / p.tau_g1_s,
+        u0=u0, u_min=u_min, f0=math.exp(-u0) / (u0 * (u0 + 2.0)),
+        cc=np.array([[dev._pre.cc_tau_g], [dev._pre.cc_tau_v], [dev._pre.cc_hrs]]))
 
 
-def fast_cycles(dev, pat: Pattern, v: np.ndarray, icc: np.ndarray, n: int):
+@dataclass
+class Block:
+    """Per-cycle quantities of one block of m cycles (index i = cycle; the (m + 1)-vectors hold [i] before
+    write i and [i + 1] after it)."""
+
+    kf: np.ndarray           # (3, m+1) c2c factors: growth of the next write, relaxation, HRS
+    goff: np.ndarray         # (m+1) HRS leakage g_off (d2d × c2c × wear)
+    goff_v: np.ndarray       # (m+1) goff·v_nl: I_off(V) = goff_v·sinh(V/v_nl)
+    tau: np.ndarray          # (m+1) relaxation time constant
+    grow: np.ndarray         # (m) growth factor of write i (c2c × wear)
+    g_hit: np.ndarray        # (m) bridge at which write i reaches Icc
+    i_f: np.ndarray          # (m) Icc − I_off(vw): the filament's current in compliance
+    io_w: np.ndarray         # (m) I_off(vw) before write i
+
+
+def fast_cycles(dev, pat: Pattern, v: np.ndarray, n: int):
     """(cycles done, SegmentResult of those cycles, shape (m, k)) or None when this block is not of the kind."""
-    p, pre = dev.p, dev._pre
+    p = dev.p
     if dev.failed is not None or not p.has_ag or dev.gd_p > 0.0 or dev.stable:
         return None
     m = min(n, p.n_fail_vol - dev._n_vol - 1)          # the failing cycle itself goes through apply_segments
     if m < 1:
         return None
-    w, k, c, vw, dtw = pat.w, pat.k, pat.c, pat.vw, pat.dtw
     rng = dev._rng
     state = rng.bit_generator.state
     z = rng.standard_normal((m, 4))
-    # per event i (0 … m): row 0 = the factors before the first write, row i+1 = drawn at write i
-    # (growth of the next write, relaxation after write i, HRS after write i)
+    out = _solve(dev, pat, z, m)
+    res = None if out is None else _measure(dev, pat, v, *out)
+    if res is None:                              # not this path: the draws are given back
+        rng.bit_generator.state = state
+        return None
+    return m, res
+
+
+def _block(dev, pat: Pattern, z: np.ndarray, m: int) -> Block:
+    p, pre = dev.p, dev._pre
     kf = np.empty((3, m + 1))
     kf[:, 0] = dev.k_grow, dev.k_tau, dev.k_hrs
-    np.multiply(z[:, 1:].T, np.array([[pre.cc_tau_g], [pre.cc_tau_v], [pre.cc_hrs]]), out=kf[:, 1:])
+    np.multiply(z[:, 1:].T, pat.cc, out=kf[:, 1:])
     np.exp(kf[:, 1:], out=kf[:, 1:])
     wear = dev.wear(False, np.arange(m + 1))           # wear at write i before its count = wear[i]
-    w_nv = float(dev.wear(True))
-    grow = kf[0, :-1] * (1.0 - pre.wear_grow * wear[:-1])
-    goff_all = p.g_off_s * kf[2] * (1.0 + pre.wear_hrs * np.maximum(wear, w_nv))  # before write i: [i], after: [i+1]
-    goff_v = goff_all * p.v_nl_v
-    tau_all = p.tau_v_s * kf[1]                          # relaxation before write i: [i], after: [i+1]
+    goff = p.g_off_s * kf[2] * (1.0 + pre.wear_hrs * np.maximum(wear, float(dev.wear(True))))
+    goff_v = goff * p.v_nl_v
     io_w = goff_v[:-1] * pat.s_w
-    kw = grow * pat.e_w / p.tau_g1_s                     # = kinetics.rate(vw, …, grow)
-    ci = c - io_w
-    g_hit = np.maximum(ci / vw, 0.0)
-    i_f = np.maximum(ci, 0.0)
-    if (i_f < 0.5 * c).any():     # the leakage holds V_dev (worn or DDAB HRS): apply_segments grows the
-        rng.bit_generator.state = state     # bridge there instead of creeping (_grow_segment)
-        return None
+    ci = pat.c - io_w
+    return Block(kf=kf, goff=goff, goff_v=goff_v, tau=p.tau_v_s * kf[1],
+                 grow=kf[0, :-1] * (1.0 - pre.wear_grow * wear[:-1]),
+                 g_hit=np.maximum(ci / pat.vw, 0.0), i_f=np.maximum(ci, 0.0), io_w=io_w)
 
-    # each write: free growth from its start to the hit of g_hit, then creep in compliance for the rest.
-    # On the accepted path every write hits from below (checked after the loop), so the creep starts at
-    # g_hit, V = vw in every pass and only its time changes: the time-independent parts are taken once
-    # (kinetics.creep_setup).
+
+def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
+    """(block, bridge after each write g_w) on the accepted path, else None."""
+    p = dev.p
+    b = _block(dev, pat, z, m)
+    g_hit, i_f = b.g_hit, b.i_f
     gb = p.g_b_s
-    gap_hit = gb - g_hit
-    below_gb = g_hit < gb
-    c1 = grow * np.maximum(gb - g_hit, 0.0) * pat.e_amp / p.tau_g1_s * p.v_k_v / np.maximum(i_f, 1e-30)
-    grows_w = g_hit * p.v_th_v < i_f
-    free_w = np.exp(-kw * dtw)
-    creep = _Creep(pat, i_f, g_hit, p.v_k_v)
-
-    def write(g_start, g_init):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t_hit = np.where(g_hit <= g_start, 0.0, np.log((gb - g_start) / gap_hit) / kw)   # as free_growth
-        hit = (t_hit < dtw) & below_gb
-        if hit.all():
-            g = np.maximum(g_hit, g_start)
-            g_c = creep.end(c1 * (dtw - t_hit), g_init)
-            return np.where(grows_w, np.maximum(g_c, g), g), hit, g_c
-        g = np.where(hit, np.maximum(g_hit, g_start), gb - (gb - g_start) * free_w)
-        g_c = creep.end(c1 * np.where(hit, dtw - np.where(hit, t_hit, 0.0), 0.0), g_init)
-        return np.where(hit & grows_w, np.maximum(g_c, g), g), hit, g_c
-
-    tau_b, tau_a = tau_all[:-1], tau_all[1:]
-    g_c = None
-    start = np.empty(m)
-    start[0] = dev.gv * math.exp(-pat.t_pre_all / tau_all[0])
-    decay = np.exp(-pat.t_post_all / tau_a[:-1] - pat.t_pre_all / tau_b[1:])
-    dec0 = np.empty(m)
-    dec0[0] = 0.0
-    dec0[1:] = decay
-    # fixed point: the bridge left by write i-1 at the start of write i, g_w[i] = W_i(decay_i·g_w[i-1]).
-    # Plain iteration converges by only ≈ 0.007 a pass (30 ms relaxation), so it is solved as a chain by
-    # Newton: sub-diagonal d_i = ∂g_w[i]/∂g_w[i-1] analytic (below), the update by an affine prefix scan
-    # (chain.affine_scan_inplace). Stops when a pass changes g_w by ≤ 1e-11 relative (the result is then
-    # exact to ≈ d·1e-11): the segment-by-segment result to ≤ 1e-14 in 3 passes at 30 ms, 4 at 5–10 ms
-    # (4 plain passes left 4e-9 at 30 ms and 1e-4 at 5 ms).
-    g_w = g_hit.copy()            # first guess: each write ends near its hit conductance
-    for _ in range(16):
-        np.multiply(g_w[:-1], decay, out=start[1:])
-        y, hit, g_c = write(start, g_c)          # the creep's Newton starts from the previous iterate
-        r = y - g_w
-        if (np.abs(r) <= 1e-11 * np.abs(y)).all():   # y is then exact to ≈ d·1e-11 ≤ 1e-13
-            g_w = y
-            break
-        # d_i = ∂g_w[i]/∂start_i · decay_i: a later start → an earlier hit (∂t_rem/∂s = 1/(k·(g_b − s)))
-        # → more creep, dg/dt = g·c1·e^{−ln F(u)} / (u·(1 + (2u+2)/(u(u+2)))) at its end point u
-        u = i_f / (p.v_k_v * np.maximum(g_c, 1e-300))
-        q = u * (u + 2.0)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            dgdt = g_c * c1 * np.exp(u + np.log(q)) / (u * (1.0 + (2.0 * u + 2.0) / q))
-            d = dgdt / (kw * (gb - start)) * dec0
-            ok = hit & grows_w & (g_c > g_hit) & (u > pat.u_min) & np.isfinite(d)
-        g_w = g_w + affine_scan_inplace(np.where(ok, d, 0.0), r)
-    # every write must bring the device from below its compliance to it (one volatile cycle each)
-    if not hit.all() or (start * vw + io_w >= c).any():
-        rng.bit_generator.state = state
+    # the leakage holds V_dev (worn or DDAB HRS): apply_segments grows the bridge there instead of creeping
+    # (_grow_segment); a write that cannot reach Icc below the saturated bridge never hits
+    if (i_f < 0.5 * pat.c).any() or not (g_hit < gb).all():
         return None
-    g_mat = np.empty((m, k))
-    if w:
+    grow = b.grow
+    inv_kw = 1.0 / (grow * pat.kw_per_a)
+    inv_gap = 1.0 / (gb - g_hit)
+    c1 = grow * (gb - g_hit) * pat.c1_per / i_f
+    grows = g_hit * p.v_th_v < i_f                # the creep can raise the bridge (V_dev above v_th at the hit)
+    grows_all = bool(grows.all())
+    i_f_vk = i_f / p.v_k_v
+    tau = b.tau
+    start = np.empty(m)
+    start[0] = dev.gv * math.exp(-pat.t_pre_all / tau[0])
+    decay = np.exp(-(pat.t_post_all + pat.t_pre_all) / tau[1:-1])   # write i-1's end → write i's start
+    a_d = c1 * inv_kw
+    a_d[0] = 0.0
+    a_d[1:] *= decay
+    dtw, u_min, u0 = pat.dtw, pat.u_min, pat.u0
+    creep = _CreepRoots(u_min, u0)
+
+    g_w = g_hit.copy()                            # first guess: each write ends at its hit conductance
+    d_prev = delta_prev = None
+    for _ in range(MAX_PASSES):
+        np.multiply(g_w[:-1], decay, out=start[1:])
+        t_rem = np.log((gb - start) * inv_gap)    # hit time × k (free growth), then the rest of the write
+        t_rem *= inv_kw
+        np.subtract(dtw, t_rem, out=t_rem)
+        if not t_rem.min() > 0.0:                 # a write that does not reach Icc: not this path
+            return None
+        c1_t = c1 * t_rem
+        ft = c1_t + pat.f0                         # F at the end of the creep
+        u, dphi = creep.solve(np.log(ft))
+        if u is None:
+            return None
+        g_c = i_f_vk / u
+        y = g_c if grows_all else np.where(grows, g_c, g_hit)
+        r = y - g_w
+        # d_i = ∂g_w[i]/∂g_w[i-1]: ∂t_rem/∂start = 1/(k·(g_b − start)), ∂g_c/∂t = g_c·c1/(u·F·φ'(u))
+        den = u * ft
+        den *= dphi
+        den *= gb - start
+        d = g_c * a_d
+        d /= den
+        d *= (u > u_min) if grows_all else grows & (u > u_min)   # creep stopped at v_th: no dependence on the start
+        delta = _affine_scan(d.copy(), r)
+        g_w += delta
+        if d_prev is not None and _converged(d, d_prev, delta, delta_prev, g_w):
+            break
+        d_prev, delta_prev = d, delta
+    else:
+        return None
+    # every write must bring the device from below its compliance to it (one volatile cycle each)
+    np.multiply(g_w[:-1], decay, out=start[1:])
+    if (start * pat.vw + b.io_w >= pat.c).any():
+        return None
+    return b, g_w
+
+
+def _converged(d, d_prev, delta, delta_prev, g_w) -> bool:
+    """The last update δ is exact to its quadratic remainder ½·|∂d_i/∂g_{i-1}|·δ_{i-1}², ∂d by the change of d
+    between the last two passes over the update between them; accept it at ≤ TOL_CHAIN relative."""
+    dl = np.abs(delta[:-1])
+    rem = np.abs(d[1:] - d_prev[1:])
+    rem *= dl * dl
+    rem /= np.maximum(np.abs(delta_prev[:-1]), dl) + 1e-300
+    return bool((rem <= (2.0 * TOL_CHAIN) * np.abs(g_w[1:])).all())
+
+
+def _affine_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """e[s+1] = a[s]·e[s] + b[s], e[0] = 0, for a ≥ 0 (overwrites a and b, returns b): doubling steps
+    only as long as products of a can still exceed 1e-17 (a Newton update: its accuracy sets the speed)."""
+    n = a.size
+    amax = float(a.max()) if n else 0.0
+    steps = n if not 0.0 <= amax < 1.0 else \
+        (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(1e-17) / math.log(amax)))))
+    sh = 1
+    for j in range(steps):
+        if sh >= n:
+            break
+        b[sh:] += a[sh:] * b[:-sh]
+        if j < steps - 1:
+            a[sh:] *= a[:-sh]
+        sh *= 2
+    return b
+
+
+class _CreepRoots:
+    """Roots of the creep law for all writes: φ(u) = u + ln(u(u+2)) = −ln F, clipped to [u_min, u0], by Newton.
+    First call: a quadratic Taylor guess about the root of the mean target; later calls: the previous roots
+    moved to first order in the change of the target (the chain's passes change it by ~1e-3)."""
+
+    def __init__(self, u_min: float, u0: float):
+        self.u_min, self.u0 = u_min, u0
+        self.u = self.ln_f = self.dphi = None
+
+    def solve(self, ln_f: np.ndarray):
+        """(u, φ'(u)) with φ(u) = −ln_f, or (None, None) when Newton does not converge."""
+        if self.u is None:
+            u = self._guess(ln_f)
+        else:
+            u = self.u - (ln_f - self.ln_f) / self.dphi
+        np.maximum(u, self.u_min, out=u)
+        np.minimum(u, self.u0, out=u)
+        a, q, f, dphi, step = (np.empty(u.size) for _ in range(5))
+        for _ in range(12):
+            np.add(u, 2.0, out=a)
+            np.multiply(a, u, out=q)
+            np.log(q, out=f)
+            f += u
+            f += ln_f
+            a += u                                  # φ'(u) = 1 + (2u + 2)/(u(u+2))
+            np.divide(a, q, out=dphi)
+            dphi += 1.0
+            np.divide(f, dphi, out=step)
+            np.subtract(u, step, out=f)          # from a start ≤ u0 Newton never passes the root (< u0)
+            np.maximum(f, self.u_min, out=f)     # upward: φ is concave and rising
+            np.subtract(f, u, out=step)
+            u, f = f, u
+            if np.abs(step).max() <= TOL_U:
+                break
+        else:
+            return None, None
+        self.u, self.ln_f, self.dphi = u, ln_f, dphi
+        return u, dphi
+
+    def _guess(self, ln_f: np.ndarray) -> np.ndarray:
+        s_ref = -float(ln_f.sum()) / ln_f.size
+        u = min(max(2.0, self.u_min), self.u0)
+        for _ in range(50):                         # scalar Newton: φ(u) = s_ref
+            q = u * (u + 2.0)
+            du = (u + math.log(q) - s_ref) / (1.0 + (2.0 * u + 2.0) / q)
+            u = min(max(u - du, 1e-6), 1e6)
+            if abs(du) <= 1e-12 * u:
+                break
+        q = u * (u + 2.0)
+        d1 = 1.0 + (2.0 * u + 2.0) / q              # φ', φ'' at the reference root
+        d2 = -(u * u + (u + 2.0) ** 2) / (q * q)
+        c2 = -0.5 * d2 / d1 ** 3                    # u(s) ≈ u + (s − s_ref)/φ' − φ''/(2φ'³)·(s − s_ref)²
+        ds = -ln_f - s_ref
+        g = ds * c2
+        g += 1.0 / d1
+        g *= ds
+        g += u
+        return g
+
+
+def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray) -> SegmentResult | None:
+    """Conductances of every segment and what the SMU reads (``Memristor.measure`` with the same draws: read
+    noise on every point, then V noise on those in compliance); None if a non-write point is in compliance."""
+    p, pre, rng = dev.p, dev._pre, dev._rng
+    m, k, w, c = g_w.size, pat.k, pat.w, pat.c
+    tau = b.tau
+    i = np.zeros((m, k))
+    if pat.pre_v:                                  # bridge before the write: relaxing from the last cycle's
         src = np.empty(m)
         src[0] = dev.gv
-        np.multiply(g_w[:-1], np.exp(-pat.t_post_all / tau_a[:-1]), out=src[1:])   # bridge at each cycle start
-        np.multiply(src[:, None], np.exp(pat.neg_t_pre[None, :] / tau_b[:, None]), out=g_mat[:, :w])
-    g_mat[:, w] = g_w
-    if w < k - 1:
-        np.multiply(g_w[:, None], np.exp(pat.neg_t_post[None, :] / tau_a[:, None]), out=g_mat[:, w + 1:])
-    # the write is measured after its switching event's HRS draw, as apply_segments does (V_dev in
-    # compliance differed by ≈ 1.5 %): before the write goff_all[i], from the write on goff_all[i+1]
-    i_free = np.empty((m, k))
-    np.multiply(goff_v[:-1, None], pat.s_row[None, :w], out=i_free[:, :w])
-    np.multiply(goff_v[1:, None], pat.s_row[None, w:], out=i_free[:, w:])
-    i_free += g_mat * v
-    comp = np.abs(i_free) > icc
-    if comp.any(axis=0)[pat.others].any():                           # a read in compliance: not this path
-        rng.bit_generator.state = state
-        return None
+        np.multiply(g_w[:-1], np.exp(-pat.t_post_all / tau[1:-1]), out=src[1:])
+        g_pre = src[:, None] * np.exp(pat.neg_t_pre[None, :] / tau[:-1, None])
+        i[:, :w] = g_pre * v[:w] + b.goff_v[:-1, None] * pat.s_row[None, :w]
+        if (np.abs(i[:, :w]) > pat.icc[:w]).any():
+            return None
+    i_w = g_w * pat.vw + b.goff_v[1:] * pat.s_w     # the write, measured after its event's HRS draw
+    if pat.post_v:
+        g_post = g_w[:, None] * np.exp(pat.neg_t_post[None, :] / tau[1:, None])
+        i[:, w + 1:] = g_post * v[w + 1:] + b.goff_v[1:, None] * pat.s_row[None, w + 1:]
+        if (np.abs(i[:, w + 1:]) > pat.icc[w + 1:]).any():
+            return None
+    cw = i_w > c
+    n = int(np.count_nonzero(cw))
+    i[:, w] = np.where(cw, c, i_w)
+    if n:
+        g, goff = (g_w, b.goff[1:]) if n == m else (g_w[cw], b.goff[1:][cw])
+        x = _v_at_current(g, goff, c, pat.vw, p.v_nl_v)
     # commit: m volatile events, state after the last cycle
     dev._n_vol += m
-    dev.k_grow, dev.k_tau, dev.k_hrs = float(kf[0, -1]), float(kf[1, -1]), float(kf[2, -1])
-    dev.gv = float(g_mat[-1, -1])
+    dev.k_grow, dev.k_tau, dev.k_hrs = float(b.kf[0, -1]), float(b.kf[1, -1]), float(b.kf[2, -1])
+    dev.gv = float(g_w[-1]) * math.exp(float(pat.neg_t_post[-1]) / float(tau[-1])) if w < k - 1 else \
+        float(g_w[-1])
     dev._g_last, dev._c = max(float(g_w[-1]), G_ON_THR_S), c
     dev.on = bool(dev.gv >= 0.1 * dev._g_last) if w < k - 1 else True
     dev.age_s += pat.dt_sum * m
     dev.t_s += pat.dt_sum * m
-    return m, _measure(dev, pat, v, i_free, comp, g_w, goff_all[1:])
-
-
-class _Creep:
-    """kinetics.creep_end for the writes of one block (start g_hit, u0 = vw/v_k for all), in place."""
-
-    def __init__(self, pat: Pattern, i_f: np.ndarray, g_hit: np.ndarray, v_k: float):
-        self.pat, self.i_f, self.g_hit, self.v_k = pat, i_f, g_hit, v_k
-        m = i_f.size
-        self.q, self.h, self.den, self.u_new = (np.empty(m) for _ in range(4))
-
-    def end(self, c1_t: np.ndarray, g_init: np.ndarray | None) -> np.ndarray:
-        pat, v_k = self.pat, self.v_k
-        u0, u_min = pat.u0, pat.u_min
-        neg_target = np.logaddexp(pat.ln_f0, np.log(np.maximum(c1_t, 1e-300)))
-        np.negative(neg_target, out=neg_target)
-        if g_init is None:
-            u = np.full(c1_t.size, u0)
-        else:
-            u = np.clip(self.i_f / (v_k * np.maximum(g_init, 1e-30)), u_min, u0)
-        q, h, den, u_new = self.q, self.h, self.den, self.u_new
-        for it in range(8):       # Newton on ln F(u) = target (convex, decreasing in u)
-            np.add(u, 2.0, out=q)  # ln F = −u − ln(u(u+2)),  −(ln F)' = 1 + (2u + 2)/(u(u+2))
-            q *= u
-            np.subtract(neg_target, u, out=h)
-            h -= np.log(q)
-            np.multiply(u, 2.0, out=den)
-            den += 2.0
-            den /= q
-            den += 1.0
-            h /= den
-            np.add(u, h, out=u_new)
-            np.maximum(u_new, u_min, out=u_new)
-            done = it % 2 and (np.abs(u_new - u) <= 1e-12 * u).all()   # quadratic: the next steps change ≤ 1 ulp
-            u, u_new = u_new, u
-            if done:
-                break
-        self.u_new = u_new
-        np.minimum(u, u0, out=u)
-        return np.where(u < u0, self.i_f / (v_k * u), self.g_hit)
-
-
-def _measure(dev, pat: Pattern, v: np.ndarray, i: np.ndarray, comp: np.ndarray, g_w: np.ndarray,
-             goff_w: np.ndarray) -> SegmentResult:
-    """``Memristor.measure`` of the block, knowing that only the write (column w) can be in compliance:
-    the same numbers and the same draws (read noise on every point, then V noise on those in compliance)."""
-    pre, rng = dev._pre, dev._rng
-    m, k = i.shape
-    w, c = pat.w, pat.c
-    cw = np.ascontiguousarray(comp[:, w])
-    n = int(np.count_nonzero(cw))
-    v_dev = np.empty((m, k))
-    v_dev[...] = v
-    if n:
-        allc = n == m
-        g, goff = (g_w, goff_w) if allc else (g_w[cw], goff_w[cw])
-        x = _v_at_current(g, goff, c, pat.vw, dev.p.v_nl_v)
-        if allc:
-            i[:, w] = c            # sign(vw)·Icc, vw > 0
-        else:
-            i[cw, w] = c
     z = rng.standard_normal(m * k, dtype=np.float32).reshape(m, k)
     t = np.abs(i)
     t *= pre.noise_i_rel
     t += pre.noise_i_abs_a
     t *= z
     i += t
+    v_dev = np.empty((m, k))
+    v_dev[...] = v
+    comp = np.zeros((m, k), dtype=bool)
+    comp[:, w] = cw
     if n:
-        x = x * (1.0 + pre.noise_v_rel * rng.standard_normal(n, dtype=np.float32))
+        x *= 1.0 + pre.noise_v_rel * rng.standard_normal(n, dtype=np.float32)
         if n == m:
             v_dev[:, w] = x
         else:
@@ -276,13 +361,23 @@ def _measure(dev, pat: Pattern, v: np.ndarray, i: np.ndarray, comp: np.ndarray, 
 
 
 def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: float) -> np.ndarray:
-    """``Memristor._v_at_current`` for writes at vw > 0 with one compliance c (the same iterations)."""
-    x = np.minimum(abs(vw), c / (g + goff))
+    """Device voltage where g·V + I_off(V) = c for writes at vw > 0 (``Memristor._v_at_current``): Newton from
+    above (convex, rising), started at the root of the leakage to third order, g·x + g_off·(x + x³/(6v_nl²))
+    = c, one Newton step from the linear value; stopped at |Δx| ≤ TOL_V·vw."""
+    gg = g + goff
+    x0 = np.minimum(vw, c / gg)
+    x2 = x0 * x0
+    cub = goff / (6.0 * vn * vn)
+    num = x2 * x0
+    num *= cub
+    den = x2 * (3.0 * cub)
+    den += gg
+    num /= den
+    x = x0 - num                                    # the cubic is below the sinh: x stays above the root
+    hv = 0.5 * goff * vn
     h = 0.5 * goff
-    hv = h * vn
-    lim = 1e-9 * c
-    e, inv, f, den = (np.empty(x.size) for _ in range(4))
-    for it in range(30):
+    e, inv, f = np.empty(x.size), np.empty(x.size), np.empty(x.size)
+    for _ in range(30):
         np.divide(x, vn, out=e)
         np.exp(e, out=e)
         np.divide(1.0, e, out=inv)
@@ -294,9 +389,9 @@ def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: floa
         np.add(e, inv, out=den)
         den *= h
         den += g
-        np.divide(f, den, out=den)
-        np.subtract(x, den, out=x)
+        f /= den
+        x -= f
         np.maximum(x, 0.0, out=x)
-        if it % 2 and (f <= lim).all():
+        if np.abs(f).max() <= TOL_V * vw:
             break
     return x

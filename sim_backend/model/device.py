@@ -128,7 +128,7 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         n_cycles = int(n_cycles)
         if n_cycles < 1:
             raise ValueError("n_cycles must be >= 1")
-        res = None if pat is None else fast_cycles(self, pat, v, icc, n_cycles)
+        res = None if pat is None else fast_cycles(self, pat, v, n_cycles)
         if res is not None and res[0] == n_cycles:
             return res[1]
         done, parts = (0, []) if res is None else (res[0], [res[1]])
