@@ -5,10 +5,11 @@ from .endurance import NonvolatileEndurance, VolatileEndurance
 from .icc_set import IccSet
 from .iv_sweep import IVSweep
 from .reconfigure import Reconfigure
+from .relaxation import Relaxation
 from .retention import Retention
 from .spike_train import SpikeTrain
 
-PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep, VolatileEndurance, NonvolatileEndurance, IccSet, SpikeTrain, Retention, Reconfigure)}
+PROTOCOLS: dict[str, type[Protocol]] = {p.name: p for p in (IVSweep, VolatileEndurance, NonvolatileEndurance, IccSet, SpikeTrain, Retention, Reconfigure, Relaxation)}
 
 
 def get_protocol(name: str) -> type[Protocol]:
@@ -28,6 +29,7 @@ __all__ = [
     "Plan",
     "Protocol",
     "Reconfigure",
+    "Relaxation",
     "Retention",
     "SpikeTrain",
     "VolatileEndurance",

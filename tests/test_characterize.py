@@ -1,10 +1,10 @@
-"""The characterization report (``labrc sim characterize``), measured through pyvisa and the driver on the
-simulated die, checked target by target against the paper (John, Demirağ et al. 2022; DESIGN §5).
+"""The characterization report (``labrc sim characterize``): runs of the real protocols through the engine on
+the simulated die, checked target by target against the paper (John, Demirağ et al. 2022; DESIGN §5).
 
 One quick report (5 OGB devices, 10 DDAB devices, retention at every ladder level on one device, fewer
-cycles) is measured once for the module; each test reads its rows. The full report is the same code on the
-whole die. Every row says whether it was measured through the instrument or is a model parameter, and the
-endurance and retention rows come from stored runs of the real protocols.
+cycles) is measured once for the module; each test reads its rows and the run files it kept. The full
+report is the same code on the whole die. Every row says whether it was measured through the instrument
+or is a model parameter, and every measured row names the stored runs it was read from.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labrc.characterize import Row, format_table
@@ -87,13 +88,18 @@ def test_lrs_conductance_is_linear_in_the_programming_icc_over_0_1_to_3_5_mS(rep
     assert 2.45 <= row(report, "readout range").measured <= 4.55
 
 
-def test_every_programmed_level_from_29uA_to_1mA_is_retained_to_1e5_s_in_its_own_run(report):
-    levels = [r for name, r in report.items() if name.startswith("retention at Icc")]
-    assert len(levels) == 12                                     # every level of the ladder, 10 µA … 1 mA
-    for r in levels:
-        assert r.source == "measured through the instrument" and "run: " in r.note
-        if r.paper == "retained to 1e5 s":                        # 29 µA … 1 mA: the paper's 0.1–3.5 mS
-            assert r.passed and abs(r.measured) <= 30, (r.target, r.note)
+def test_every_programmed_level_from_29uA_to_1mA_is_retained_to_1e5_s_in_its_own_run(report, runs_dir):
+    from labrc.store import RunReader
+    levels = {name: r for name, r in report.items() if name.startswith("retention at Icc")}
+    assert [n.split(":")[0] for n in levels] == [f"retention at Icc {x} µA" for x in ("29", "100", "300", "1000")]
+    for r in levels.values():
+        assert r.source == "measured through the instrument" and r.paper == "retained to 1e5 s"
+        assert r.passed and abs(r.measured) <= 30 and "at 1e5 s" in r.target, (r.target, r.note)
+        with RunReader(runs_dir / r.note.split("run: ")[1].split(" ")[0]) as rd:
+            assert rd.metadata["protocol"] == "retention" and rd.status == "completed"
+            icc = rd.metadata["parameters"]["icc_a"]
+            assert r.target.startswith(f"retention at Icc {icc * 1e6:g} µA")
+            assert rd.stream("reads")["t"][-1] == pytest.approx(1e5)
 
 
 def test_the_device_reconfigures_back_to_volatile_after_nonvolatile_programming(report):
@@ -157,6 +163,54 @@ def test_the_report_table_lists_every_target_with_its_verdict(report):
 
 
 # ------------------------------------------------------------------ the command
+def test_the_relaxation_rows_come_from_a_stored_relaxation_run_whose_trace_gives_its_decay(report, runs_dir):
+    from labrc.store import RunReader
+    from protocols import get_protocol
+    from protocols.relaxation import decay_of
+    r = row(report, "volatile relaxation time")
+    assert row(report, "state reflects the last < 23 ms").note.endswith(r.note.split("; ")[-1])
+    with RunReader(runs_dir / r.note.split("run: ")[1].split(" ")[0]) as rd:
+        assert rd.metadata["protocol"] == "volatile-relaxation" and rd.status == "completed"
+        proto = get_protocol("volatile-relaxation")(get_protocol("volatile-relaxation").Params(**rd.metadata["parameters"]))
+        tr, dec = rd.stream("trace"), rd.stream("decays")
+    assert dec["device"].tolist() == [0, 1, 2, 3, 4]                 # one list per device of the quick die
+    n_rest, n_off, n_spike, n_decay = proto.counts
+    for d in range(5):
+        m = tr["device"] == d
+        assert m.sum() == n_rest + n_off + n_spike + n_decay
+        t = tr["t"][m]
+        # every point on the list grid (60 Hz die; timestamps come back with 7 significant digits)
+        assert np.allclose(np.diff(t), proto.params.dt_s, rtol=0, atol=1e-6)
+        again = decay_of(t, tr["v_meas"][m], tr["i_meas"][m], n_rest, n_off, n_spike, proto.params.v_read_v,
+                         proto.params.t_memory_s)
+        assert again["tau"] == dec["tau"][d] and again["left"] == dec["left"][d]   # the row is the stored trace
+        assert again["spike_s"] == pytest.approx(0.02, abs=1e-6)
+    assert r.measured == pytest.approx(1e3 * float(np.median(dec["tau"])))
+
+
+def test_every_measured_row_names_stored_runs_that_exist(report, runs_dir):
+    from labrc.store import RunReader
+    for r in report.values():
+        if r.source != "measured through the instrument":
+            continue
+        assert "run: " in r.note or "runs: " in r.note, r.target
+        first = r.note.split("run: " if "run: " in r.note else "runs: ")[1].split(" ")[0].rstrip(";")
+        with RunReader(runs_dir / first) as rd:
+            assert rd.status in ("completed", "device_failure"), (r.target, rd.status)
+        assert "NOT COMPLETED" not in r.note, r.target
+
+
 def test_labrc_sim_characterize_stores_every_run_it_made(report, runs_dir):
-    assert len(list(runs_dir.rglob("run.h5"))) == 12 + 20     # retention ladder + DDAB endurance in both modes
+    from labrc.store import RunReader
+    # per OGB device (5): reverse-bias, volatile and non-volatile I-V, both endurances, icc-set, reconfigure;
+    # one relaxation run over the 5 devices; retention at 4 levels; DDAB endurance in both modes (10 devices);
+    # the Au I-V (5 devices)
+    files = sorted(runs_dir.rglob("run.h5"))
+    assert len(files) == 5 * 7 + 1 + 4 + 2 * 10 + 5
+    protocols = {}
+    for f in files:
+        with RunReader(f.parent) as rd:
+            protocols[rd.metadata["protocol"]] = protocols.get(rd.metadata["protocol"], 0) + 1
+    assert protocols == {"iv-sweep": 20, "volatile-endurance": 15, "nonvolatile-endurance": 15, "icc-set": 5,
+                         "reconfigure": 5, "volatile-relaxation": 1, "retention": 4}
     assert all(r.passed for r in report.values())

@@ -28,13 +28,13 @@ def sim():
 @click.option("--full", is_flag=True, help="Also cycle every OGB device of the die to failure in both modes "
               "(measured endurance medians; hours); otherwise those two rows are model parameters.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the endurance and retention runs (default: <data.dir>/characterize).")
+              help="Folder for the report's protocol runs, every one kept (default: <data.dir>/characterize).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Processes running the stored runs in parallel.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def characterize(ctx, preset, seed, quick, full, out_dir, workers, as_json):
-    """Measure the simulated die through the driver and print paper value / measured / source / pass per target."""
+    """Measure the simulated die with the real protocols (stored runs) and print paper / measured / source / pass per target."""
     from ..characterize import characterize as run_characterization
     from ..characterize import format_table
     cfg = get_config(ctx)
