@@ -88,7 +88,7 @@ def decay_of(t_s: np.ndarray, v_meas_v: np.ndarray, i_a: np.ndarray, n_rest: int
 class Relaxation(Protocol):
     name = "volatile-relaxation"
     run_type = "relaxation"
-    progress_unit = "devices"
+    progress_unit = "points"      # the largest stream (trace) counts the progress and the end-of-run report
     Params = RelaxationParams
     description = "1 V / 20 ms spike at 1 µA, then 0.1 V reads in the same list: the volatile decay time (paper: 5-20 ms)"
 
@@ -139,7 +139,7 @@ class Relaxation(Protocol):
     def plan(self) -> Plan:
         p = self.params
         n = sum(self.counts)
-        return Plan(n_blocks=p.devices, n_points=p.devices, eta_s=p.devices * n * p.dt_s,
+        return Plan(n_blocks=p.devices, n_points=p.devices * n, eta_s=p.devices * n * p.dt_s,
                     engine="SMU list sweep with compliance (spike and reads in one list)",
                     notes=[f"{n} points per device on a {p.dt_s * 1e3:.3g} ms grid"])
 
