@@ -3,6 +3,8 @@ affine recurrence e[s+1] = d[s]·e[s] + r[s], solved for all s at once by a pref
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -20,13 +22,19 @@ def affine_scan(d: np.ndarray, r: np.ndarray) -> np.ndarray:
     return b
 
 
-def affine_scan_inplace(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """:func:`affine_scan` on float64 arrays the caller no longer needs (overwritten; returns ``b``)."""
+def affine_scan_bounded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """e[s+1] = a[s]·e[s] + b[s], e[0] = 0, for a ≥ 0 (overwrites a and b, returns b): doubling steps
+    only as long as products of a can still exceed 1e-17 (a Newton update: its accuracy sets the speed)."""
+    n = a.size
+    amax = float(a.max()) if n else 0.0
+    steps = n if not 0.0 <= amax < 1.0 else \
+        (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(1e-17) / math.log(amax)))))
     sh = 1
-    while sh < a.size:
-        b[sh:] += a[sh:] * b[:-sh]
-        a[sh:] *= a[:-sh]
-        sh *= 2
-        if sh < a.size and np.abs(a[sh:]).max() < 1e-17:
+    for j in range(steps):
+        if sh >= n:
             break
+        b[sh:] += a[sh:] * b[:-sh]
+        if j < steps - 1:
+            a[sh:] *= a[:-sh]
+        sh *= 2
     return b

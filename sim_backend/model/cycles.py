@@ -38,12 +38,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kinetics as kn
 from .bridge import G_ON_THR_S
+from .chain import affine_scan_bounded
 from .measure import SegmentResult
 
 MAX_PASSES = 16          # chain Newton passes before the block is left to apply_segments
 TOL_CHAIN = 1e-14        # relative quadratic remainder of the chain's last Newton update
-TOL_U = 3e-8             # |Δu| of the creep's last Newton step (u ≥ u_min ≈ 0.9; remainder ≈ 0.3·Δu²)
+TOL_U = 3e-8             # |Δu| of the creep's last Newton step (u ≥ u_min ≈ 0.9; remainder ≤ 0.3·Δu²)
 TOL_V = 1e-8             # |Δx|/|x| of V_dev's last Newton step (remainder ≤ Δx²/(2 v_nl))
 
 
@@ -177,7 +179,7 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
     a_d[0] = 0.0
     a_d[1:] *= decay
     dtw, u_min, u0 = pat.dtw, pat.u_min, pat.u0
-    creep = _CreepRoots(u_min, u0)
+    creep = kn.CreepRoots(u_min, u0, TOL_U)
 
     g_w = g_hit.copy()                            # first guess: each write ends at its hit conductance
     d_prev = delta_prev = None
@@ -203,7 +205,7 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
         d = g_c * a_d
         d /= den
         d *= (u > u_min) if grows_all else grows & (u > u_min)   # creep stopped at v_th: no dependence on the start
-        delta = _affine_scan(d.copy(), r)
+        delta = affine_scan_bounded(d.copy(), r)
         g_w += delta
         if d_prev is not None and _converged(d, d_prev, delta, delta_prev, g_w):
             break
@@ -225,84 +227,6 @@ def _converged(d, d_prev, delta, delta_prev, g_w) -> bool:
     rem *= dl * dl
     rem /= np.maximum(np.abs(delta_prev[:-1]), dl) + 1e-300
     return bool((rem <= (2.0 * TOL_CHAIN) * np.abs(g_w[1:])).all())
-
-
-def _affine_scan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """e[s+1] = a[s]·e[s] + b[s], e[0] = 0, for a ≥ 0 (overwrites a and b, returns b): doubling steps
-    only as long as products of a can still exceed 1e-17 (a Newton update: its accuracy sets the speed)."""
-    n = a.size
-    amax = float(a.max()) if n else 0.0
-    steps = n if not 0.0 <= amax < 1.0 else \
-        (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(1e-17) / math.log(amax)))))
-    sh = 1
-    for j in range(steps):
-        if sh >= n:
-            break
-        b[sh:] += a[sh:] * b[:-sh]
-        if j < steps - 1:
-            a[sh:] *= a[:-sh]
-        sh *= 2
-    return b
-
-
-class _CreepRoots:
-    """Roots of the creep law for all writes: φ(u) = u + ln(u(u+2)) = −ln F, clipped to [u_min, u0], by Newton.
-    First call: a quadratic Taylor guess about the root of the mean target; later calls: the previous roots
-    moved to first order in the change of the target (the chain's passes change it by ~1e-3)."""
-
-    def __init__(self, u_min: float, u0: float):
-        self.u_min, self.u0 = u_min, u0
-        self.u = self.ln_f = self.dphi = None
-
-    def solve(self, ln_f: np.ndarray):
-        """(u, φ'(u)) with φ(u) = −ln_f, or (None, None) when Newton does not converge."""
-        if self.u is None:
-            u = self._guess(ln_f)
-        else:
-            u = self.u - (ln_f - self.ln_f) / self.dphi
-        np.maximum(u, self.u_min, out=u)
-        np.minimum(u, self.u0, out=u)
-        a, q, f, dphi, step = (np.empty(u.size) for _ in range(5))
-        for _ in range(12):
-            np.add(u, 2.0, out=a)
-            np.multiply(a, u, out=q)
-            np.log(q, out=f)
-            f += u
-            f += ln_f
-            a += u                                  # φ'(u) = 1 + (2u + 2)/(u(u+2))
-            np.divide(a, q, out=dphi)
-            dphi += 1.0
-            np.divide(f, dphi, out=step)
-            np.subtract(u, step, out=f)          # from a start ≤ u0 Newton never passes the root (< u0)
-            np.maximum(f, self.u_min, out=f)     # upward: φ is concave and rising
-            np.subtract(f, u, out=step)
-            u, f = f, u
-            if np.abs(step).max() <= TOL_U:
-                break
-        else:
-            return None, None
-        self.u, self.ln_f, self.dphi = u, ln_f, dphi
-        return u, dphi
-
-    def _guess(self, ln_f: np.ndarray) -> np.ndarray:
-        s_ref = -float(ln_f.sum()) / ln_f.size
-        u = min(max(2.0, self.u_min), self.u0)
-        for _ in range(50):                         # scalar Newton: φ(u) = s_ref
-            q = u * (u + 2.0)
-            du = (u + math.log(q) - s_ref) / (1.0 + (2.0 * u + 2.0) / q)
-            u = min(max(u - du, 1e-6), 1e6)
-            if abs(du) <= 1e-12 * u:
-                break
-        q = u * (u + 2.0)
-        d1 = 1.0 + (2.0 * u + 2.0) / q              # φ', φ'' at the reference root
-        d2 = -(u * u + (u + 2.0) ** 2) / (q * q)
-        c2 = -0.5 * d2 / d1 ** 3                    # u(s) ≈ u + (s − s_ref)/φ' − φ''/(2φ'³)·(s − s_ref)²
-        ds = -ln_f - s_ref
-        g = ds * c2
-        g += 1.0 / d1
-        g *= ds
-        g += u
-        return g
 
 
 def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray) -> SegmentResult | None:
@@ -395,3 +319,25 @@ def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: floa
         if np.abs(f).max() <= TOL_V * vw:
             break
     return x
+
+
+def relaxed_cycles(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, n: int) -> SegmentResult | None:
+    """A device that cannot switch — stuck OFF after its volatile wear-out (OGB) or without an Ag source
+    (Au top electrode) — and has no drift filament: every segment relaxes the bridge (``_evolve`` takes
+    ``_relax`` for each run, as no growth and no RESET apply), so the whole block is one exponential and
+    one measurement: ``apply_segments`` on the tiled pattern up to rounding, the same draws. None when the
+    device can switch. (After a 1.8×10⁶-cycle wear-out a 2×10⁶-cycle run spends 160 k cycles here.)"""
+    p = dev.p
+    if dev.failed not in ("stuck_off", None) or (dev.failed is None and p.has_ag) or dev.gd_p > 0.0 \
+            or dev.stable:
+        return None
+    vv, dd, ic = np.tile(v, n), np.tile(dt, n), np.tile(icc, n)
+    tc = np.cumsum(dd)
+    g = dev.gv * np.exp(-tc / (p.tau_v_s * dev.k_tau))
+    goff = np.full(vv.size, dev.g_off_eff)
+    dev.gv, dev.age_s = float(g[-1]), dev.age_s + float(tc[-1])
+    if dev.on and dev.gv < 0.3 * dev._g_last:
+        dev.on = False
+    dev.t_s += float(dd.sum())
+    r = dev.measure(vv, ic, g, goff)
+    return SegmentResult(*(a.reshape(n, v.size) for a in (r.i_a, r.v_dev_v, r.compliance)))

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import kinetics as kn
 from .bridge import G_ON_THR_S, BridgeMixin
-from .cycles import Pattern, fast_cycles, pattern
+from .cycles import Pattern, fast_cycles, pattern, relaxed_cycles
 from .filament import FilamentMixin
 from .measure import R_SHORT_OHM, MeasureMixin, SegmentResult, validate
 from .params import FAILURES, DeviceParams, Preset
@@ -122,8 +122,10 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
     def apply_cycles(self, v_v, dt_s, icc_a, n_cycles: int) -> SegmentResult:
         """Apply a periodic pattern (k segments) n_cycles times; results have shape (n_cycles, k).
 
-        Vectorized over cycles for a read/write/relax pattern (:func:`cycles.fast_cycles`), equal to
-        ``apply_segments`` on the tiled pattern up to float rounding; falls back to it otherwise."""
+        Vectorized over cycles for a read/write/relax pattern (:func:`cycles.fast_cycles`) and for a device
+        that cannot switch (:func:`cycles.relaxed_cycles`), equal to ``apply_segments`` on the tiled pattern
+        up to float rounding; falls back to it otherwise (and for the rest of a call from the failing cycle
+        on, so the draws of that call stay in ``apply_segments``' order)."""
         v, dt, icc, pat = self._pattern(v_v, dt_s, icc_a)
         n_cycles = int(n_cycles)
         if n_cycles < 1:
@@ -131,6 +133,8 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         res = None if pat is None else fast_cycles(self, pat, v, n_cycles)
         if res is not None and res[0] == n_cycles:
             return res[1]
+        if res is None and (relaxed := relaxed_cycles(self, v, dt, icc, n_cycles)) is not None:
+            return relaxed
         done, parts = (0, []) if res is None else (res[0], [res[1]])
         m = n_cycles - done
         parts.append(self.apply_segments(np.tile(v, m), np.tile(dt, m), np.tile(icc, m)))

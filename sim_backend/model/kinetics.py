@@ -18,6 +18,8 @@ RESET (V ≤ −v_reset): ``g_d ← g_d·exp(−∫dt/τ_r(V))``, ``τ_r = τ_r0
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 EXP_CAP = 60.0       # rates beyond e^60 per τ are "instantaneous"
@@ -76,6 +78,66 @@ def creep_end(g0, u0, ln_f0, c1_t, i_f, v_k: float, u_min: float, g_init=None):
             break
     u = np.minimum(u, u0)
     return np.where(u < u0, i_f / (v_k * u), g0)
+
+
+class CreepRoots:
+    """Roots of the creep law for all writes: φ(u) = u + ln(u(u+2)) = −ln F, clipped to [u_min, u0], by Newton.
+    First call: a quadratic Taylor guess about the root of the mean target; later calls: the previous roots
+    moved to first order in the change of the target (the chain's passes change it by ~1e-3)."""
+
+    def __init__(self, u_min: float, u0: float, tol_u: float):
+        self.u_min, self.u0, self.tol_u = u_min, u0, tol_u
+        self.u = self.ln_f = self.dphi = None
+
+    def solve(self, ln_f: np.ndarray):
+        """(u, φ'(u)) with φ(u) = −ln_f, or (None, None) when Newton does not converge."""
+        if self.u is None:
+            u = self._guess(ln_f)
+        else:
+            u = self.u - (ln_f - self.ln_f) / self.dphi
+        np.maximum(u, self.u_min, out=u)
+        np.minimum(u, self.u0, out=u)
+        a, q, f, dphi, step = (np.empty(u.size) for _ in range(5))
+        for _ in range(12):
+            np.add(u, 2.0, out=a)
+            np.multiply(a, u, out=q)
+            np.log(q, out=f)
+            f += u
+            f += ln_f
+            a += u                                  # φ'(u) = 1 + (2u + 2)/(u(u+2))
+            np.divide(a, q, out=dphi)
+            dphi += 1.0
+            np.divide(f, dphi, out=step)
+            np.subtract(u, step, out=f)          # from a start ≤ u0 Newton never passes the root (< u0)
+            np.maximum(f, self.u_min, out=f)     # upward: φ is concave and rising
+            np.subtract(f, u, out=step)
+            u, f = f, u
+            if np.abs(step).max() <= self.tol_u:
+                break
+        else:
+            return None, None
+        self.u, self.ln_f, self.dphi = u, ln_f, dphi
+        return u, dphi
+
+    def _guess(self, ln_f: np.ndarray) -> np.ndarray:
+        s_ref = -float(ln_f.sum()) / ln_f.size
+        u = min(max(2.0, self.u_min), self.u0)
+        for _ in range(50):                         # scalar Newton: φ(u) = s_ref
+            q = u * (u + 2.0)
+            du = (u + math.log(q) - s_ref) / (1.0 + (2.0 * u + 2.0) / q)
+            u = min(max(u - du, 1e-6), 1e6)
+            if abs(du) <= 1e-12 * u:
+                break
+        q = u * (u + 2.0)
+        d1 = 1.0 + (2.0 * u + 2.0) / q              # φ', φ'' at the reference root
+        d2 = -(u * u + (u + 2.0) ** 2) / (q * q)
+        c2 = -0.5 * d2 / d1 ** 3                    # u(s) ≈ u + (s − s_ref)/φ' − φ''/(2φ'³)·(s − s_ref)²
+        ds = -ln_f - s_ref
+        g = ds * c2
+        g += 1.0 / d1
+        g *= ds
+        g += u
+        return g
 
 
 def free_growth(g0, v, dt, k, g_b: float, g_hit):
