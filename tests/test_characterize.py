@@ -214,3 +214,32 @@ def test_labrc_sim_characterize_stores_every_run_it_made(report, runs_dir):
     assert protocols == {"iv-sweep": 20, "volatile-endurance": 15, "nonvolatile-endurance": 15, "icc-set": 5,
                          "reconfigure": 5, "volatile-relaxation": 1, "retention": 4}
     assert all(r.passed for r in report.values())
+
+
+def test_a_run_outside_the_operator_limits_is_refused_in_one_line_before_any_run(tmp_path):
+    (tmp_path / "labrc.toml").write_text("[limits]\nv_min_v = -5.0\n")
+    exe = shutil.which("labrc")
+    cmd = [exe] if exe else [sys.executable, "-m", "labrc"]
+    env = {**os.environ, "LABRC_CONFIG": str(tmp_path / "labrc.toml")}
+    p = subprocess.run(cmd + ["sim", "characterize", "--quick", "--out", str(tmp_path / "runs")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().count("\n") == 0 and "v_min_v=-7 V" in p.stderr and "iv-sweep" in p.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_full_plans_every_device_of_the_die_to_failure_in_both_modes(tmp_path):
+    from labrc.characterize.jobs import validate
+    from labrc.characterize.plan import QUICK, plan_jobs
+    from labrc.config import load_config
+    cfg = load_config(None, [])
+    quick = plan_jobs(cfg, "OGB-Ag", 0, QUICK, 25, tmp_path, full=False)
+    full = plan_jobs(cfg, "OGB-Ag", 0, QUICK, 25, tmp_path, full=True)
+    extra = full[len(quick):]
+    assert full[:len(quick)] == quick
+    for tag, name, cap in (("ogb_vol", "volatile-endurance", 10_000_000), ("ogb_nv", "nonvolatile-endurance", 100_000)):
+        runs = [j for j in extra if j["tag"] == tag]
+        assert sorted(j["device"] for j in runs) == list(range(25))
+        assert all(j["protocol"] == name and j["params"]["cycles"] == cap and j["params"]["stop_on_failure"]
+                   and j["config"]["sim"]["device"] == j["device"] for j in runs)
+    validate(full, cfg.limits)            # every run of --full is within the default operator limits
