@@ -316,6 +316,87 @@ def test_fast_cycles_equal_segment_by_segment_application(relax_s):
     assert sa["gv"] == pytest.approx(sb["gv"], rel=1e-9, abs=1e-18)
 
 
+# the SMU engine's volatile endurance list (protocols/endurance.py defaults): read, write, rest_s = 30 ms as
+# five 0 V points, each 5 ms DT + 0.1 PLC at 60 Hz; 585 cycles per 4095-point list
+ENGINE_PATTERN = (np.array([READ_V, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]), np.full(7, 5e-3 + 0.1 / 60))
+
+
+def _same_as_segments(ra: SegmentResult, rb: SegmentResult) -> None:
+    assert np.allclose(ra.i_a.ravel(), rb.i_a.ravel(), rtol=1e-9, atol=1e-16)
+    assert np.allclose(ra.v_dev_v.ravel(), rb.v_dev_v.ravel(), rtol=1e-9, atol=1e-12)
+    assert np.array_equal(ra.compliance.ravel(), rb.compliance.ravel())
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_engine_list_is_vectorized_and_equals_segment_by_segment_application(seed, monkeypatch):
+    """Lists of the engine's 7-point pattern never fall back to apply_segments and give its numbers (rtol
+    1e-9), counters, generator position and bridge, list after list (the chain's stopping rule is tested
+    on several lists, each starting from the bridge the last one left)."""
+    v, dt = ENGINE_PATTERN
+    a, b = Die(1, seed=seed).device(0), Die(1, seed=seed).device(0)
+    seg = Memristor.apply_segments
+    for n in (8, 16, 585, 585):
+        monkeypatch.setattr(Memristor, "apply_segments", lambda *args, **kw: pytest.fail("fell back"))
+        ra = a.apply_cycles(v, dt, ICC_VOL_A, n)
+        monkeypatch.setattr(Memristor, "apply_segments", seg)
+        rb = b.apply_segments(np.tile(v, n), np.tile(dt, n), ICC_VOL_A)
+        assert ra.i_a.shape == (n, 7) and ra.compliance[:, 1].all()
+        _same_as_segments(ra, rb)
+    sa, sb = a.get_state(), b.get_state()
+    assert sa.pop("rng") == sb.pop("rng") and sa.pop("n_vol") == sb.pop("n_vol") == 1194
+    for k in sa:
+        assert sa[k] == pytest.approx(sb[k], rel=1e-9, abs=1e-18) if isinstance(sa[k], float) else sa[k] == sb[k], k
+
+
+@pytest.mark.parametrize("preset", ["OGB-Ag", "OGB-Au"])
+def test_a_device_that_cannot_switch_relaxes_whole_lists_as_apply_segments_does(preset, monkeypatch):
+    """After its volatile wear-out an OGB device is stuck OFF (an Au one never switches): its lists are
+    relaxation only, vectorized in one block (no apply_segments), with apply_segments' numbers and draws."""
+    v, dt = ENGINE_PATTERN
+    a, b = Die(1, preset, seed=3).device(0), Die(1, preset, seed=3).device(0)
+    for d in (a, b):
+        if preset == "OGB-Ag":
+            d.set_state({**d.get_state(), "n_vol": d.params["n_fail_vol"] - 40})
+    seg = Memristor.apply_segments
+    for n in (100, 585, 585):
+        if n == 585:
+            monkeypatch.setattr(Memristor, "apply_segments", lambda *args, **kw: pytest.fail("fell back"))
+        ra = a.apply_cycles(v, dt, ICC_VOL_A, n)
+        monkeypatch.setattr(Memristor, "apply_segments", seg)
+        # the first list wears the OGB device out: its 39 cycles before the failing one are vectorized, the
+        # rest goes through apply_segments (in that order of draws)
+        parts = (39, n - 39) if preset == "OGB-Ag" and n == 100 else (n,)
+        rs = [b.apply_segments(np.tile(v, k), np.tile(dt, k), ICC_VOL_A) for k in parts]
+        rb = SegmentResult(*(np.concatenate([getattr(r, f) for r in rs]) for f in ("i_a", "v_dev_v", "compliance")))
+        _same_as_segments(ra, rb)
+        a.idle(0.5)
+        b.idle(0.5)
+    assert a.failed == b.failed == ("stuck_off" if preset == "OGB-Ag" else None)
+    assert not ra.compliance.any() and a.cycle_counts == b.cycle_counts
+    assert a.get_state()["rng"] == b.get_state()["rng"]
+
+
+def test_engine_lists_resume_bit_exactly_from_a_snapshot_across_the_wear_out():
+    """A device restored from get_state (JSON) between lists continues bit for bit as the uninterrupted one:
+    the vectorized paths depend on nothing but the state (the pattern cache holds only derived values)."""
+    v, dt = ENGINE_PATTERN
+    a = Die(2, seed=9).device(1)
+    a.set_state({**a.get_state(), "n_vol": a.params["n_fail_vol"] - 1000})
+    ref, snaps = [], []
+    for _ in range(4):
+        snaps.append(json.loads(json.dumps(a.get_state())))
+        ref.append(a.apply_cycles(v, dt, ICC_VOL_A, 585))
+    assert a.failed == "stuck_off"
+    for j, snap in enumerate(snaps):
+        b = Die(2, seed=9).device(1)
+        b.apply_cycles(v, dt, ICC_VOL_A, 3)             # a different history first, then the snapshot
+        b.set_state(snap)
+        for r in ref[j:]:
+            rb = b.apply_cycles(v, dt, ICC_VOL_A, 585)
+            assert all(np.array_equal(getattr(r, f), getattr(rb, f)) for f in ("i_a", "v_dev_v", "compliance"))
+        assert b.get_state() == a.get_state()
+
+
 def test_device_to_device_parameters_spread():
     d = Die(25, seed=22).describe()["devices"]
     for key, lo, hi in (("v_th_v", 0.03, 0.3), ("tau_v_s", 0.1, 0.6), ("g_off_s", 0.4, 1.5)):
