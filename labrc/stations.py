@@ -38,6 +38,8 @@ class Station:
     """An opened instrument and the wiring of the run: what the engine drives."""
 
     kind = ""
+    # how often the engine writes a checkpoint (host seconds; 0 = after every block): see RunEngine.run
+    checkpoint_interval_s = 0.0
 
     def __init__(self, instr: Keithley4200, backend: dict, top_smu: int, ground_smu: int | None) -> None:
         self.instr, self.backend = instr, backend
@@ -89,6 +91,7 @@ class SimStation(Station):
     """The embedded simulator: virtual time, a die of devices, exact snapshot and restore."""
 
     kind = "sim"
+    checkpoint_interval_s = 0.5     # a snapshot is tens of kB of JSON; any older checkpoint resumes exactly
 
     def __init__(self, instr: Keithley4200, backend: dict, top_smu: int, ground_smu: int | None, core: Any) -> None:
         super().__init__(instr, backend, top_smu, ground_smu)

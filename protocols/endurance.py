@@ -35,6 +35,7 @@ statistics) is the block's carry, stored in every checkpoint, so a resumed run c
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,6 +132,11 @@ class _Endurance(Protocol):
                 Column("i_meas", "f8", "A", (k,)), Column("compliance", "u1", "", (k,))), chunk_rows=256),
         }
 
+    @functools.cached_property
+    def details(self) -> np.ndarray:
+        """The log-spaced cycles whose full trace is kept (sorted)."""
+        return detail_cycles(self.params.cycles, self.params.n_detail)
+
     def blocks(self) -> list[tuple[int, int]]:
         """(first cycle, cycles) of every burst."""
         sizes = np.fromiter(self.burst_sizes(), np.int64)
@@ -150,8 +156,8 @@ class _Endurance(Protocol):
         cols["fail"] = self.fail_codes(cols, cycle)
         runs = run_lengths(cols["fail"] != FAIL_NONE, int(carry["fail_run"]))
         cols.update(t=cycle * self.cycle_s, fail_run=runs)
-        details = detail_cycles(p.cycles, p.n_detail)
-        sel = details[(details >= first) & (details < first + n)] - first
+        details = self.details
+        sel = details[np.searchsorted(details, first):np.searchsorted(details, first + n)] - first
         if sel.size:                           # detail first: ``cycles`` is the block's last append
             yield Emit("detail", {"cycle": sel + first, "v_set": v[sel], "i_meas": i[sel],
                                   "compliance": (status[sel] == "C").astype(np.uint8)})

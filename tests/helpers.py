@@ -24,8 +24,12 @@ class MemorySink:
         self.blocks: list[dict] = []
         self.checkpoints: list[dict] = []
 
-    def commit(self, entry: dict, rows: list) -> None:
+    def checkpoint(self, entry: dict) -> None:
         self.checkpoints.append(entry)
+
+    def commit(self, entry: dict | None, rows: list) -> None:
+        if entry is not None:
+            self.checkpoints.append(entry)
         self.blocks.append(dict(rows))
 
     def stream(self, name: str) -> dict:

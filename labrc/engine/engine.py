@@ -63,10 +63,14 @@ class StoreSink:
     def __init__(self, writer: Any) -> None:
         self.writer = writer
 
-    def commit(self, entry: dict, rows: list[tuple[str, dict]]) -> None:
-        write_checkpoint(self.writer.run_dir, entry)
+    def commit(self, entry: dict | None, rows: list[tuple[str, dict]]) -> None:
+        if entry is not None:
+            self.checkpoint(entry)
         for stream, cols in rows:
             self.writer.append(stream, cols)
+
+    def checkpoint(self, entry: dict) -> None:
+        write_checkpoint(self.writer.run_dir, entry)
 
 
 class PlanSink:
@@ -78,7 +82,10 @@ class PlanSink:
         self.rows: dict[str, int] = {}
         self.blocks = 0
 
-    def commit(self, entry: dict, rows: list[tuple[str, dict]]) -> None:
+    def checkpoint(self, entry: dict) -> None:
+        pass
+
+    def commit(self, entry: dict | None, rows: list[tuple[str, dict]]) -> None:
         self.blocks += 1
         for stream, cols in rows:
             self.rows[stream] = self.rows.get(stream, 0) + len(next(iter(cols.values())))
@@ -109,7 +116,18 @@ class RunEngine:
         disk = {s: int(cur.disk_rows.get(s, rows[s])) for s in rows}
         self.clock_s = float(cur.clock_s)
         out = EngineResult()
-        for index in (only if only is not None else range(cur.block, len(blocks))):
+        order = list(only) if only is not None else range(cur.block, len(blocks))
+        last_index = order[-1] if len(order) else -1
+        # A checkpoint after every block would cost more than the block on a fast station (the simulator's
+        # snapshot is tens of kB of JSON); any checkpoint at or before the rows on disk resumes exactly
+        # (the rows after it are re-measured identically and skipped), so the station says how often:
+        # every block on hardware (no snapshot, nothing to re-measure identically), at most every
+        # ``checkpoint_interval_s`` of host time on the simulator, and always after the last block and
+        # before a clean stop or a failure end.
+        interval = float(getattr(self.station, "checkpoint_interval_s", 0.0))
+        last_ckpt = -float("inf")
+        pending: dict | None = None          # the newest committed block's checkpoint, not yet written
+        for index in order:
             if self.stop():
                 out.stopped = True
                 break
@@ -117,14 +135,19 @@ class RunEngine:
                 carry, emitted, failed = self._run_block(blocks[index], carry)
             except BlockStopped:
                 out.stopped = True
+                pending = None               # the station moved on inside the block: the last written one stands
                 self.log(f"block {index} stopped before its end: its measurements are not stored; "
                          "a resume repeats it from its start", "warning")
                 break
             committed = self._number(emitted, rows, disk)
-            entry = {"block": index + 1, "carry": carry, "clock_s": self.clock_s, "rows": dict(rows),
-                     "station": None if self.sink.planning else self.station.snapshot()}
-            json.dumps(entry["carry"])       # a carry must be plain values (it is the resume record)
-            self.sink.commit(entry, committed)
+            json.dumps(carry)                 # a carry must be plain values (it is the resume record)
+            pending = {"block": index + 1, "carry": carry, "clock_s": self.clock_s, "rows": dict(rows)}
+            due = not self.sink.planning and (index == last_index or time.monotonic() - last_ckpt >= interval)
+            if due:
+                pending["station"] = self.station.snapshot()
+                last_ckpt = time.monotonic()
+            self.sink.commit(pending if due else None, committed)
+            pending = None if due else pending
             out.blocks += 1
             if self.on_block is not None and committed:
                 self.on_block(max(len(next(iter(c.values()))) for _, c in committed), dict(committed))
@@ -136,6 +159,9 @@ class RunEngine:
                     break
                 out.reason += "; the run continued (stop_on_failure=false)"
                 self.log(out.reason, "warning")
+        if pending is not None:              # the station is still as the last committed block left it
+            pending["station"] = self.station.snapshot()
+            self.sink.checkpoint(pending)
         out.clock_s = self.clock_s
         return out
 
