@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from instruments.limits import INTEGRATION_PLC, LINE_FREQUENCY_WORST_HZ, LimitError
 
-__all__ = ["BurstPlan", "plan_bursts", "choose_integration"]
+__all__ = ["BurstPlan", "choose_integration", "plan_bursts"]
 
 
 @dataclass(frozen=True)
