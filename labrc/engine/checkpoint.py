@@ -46,7 +46,7 @@ def write(run_dir: Path, entry: dict) -> None:
     keep = {str(k): kept[k] for k in sorted(kept)[-KEEP:]}
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as fh:
-        json.dump(keep, fh, allow_nan=True)
+        fh.write(json.dumps(keep, allow_nan=True))   # dumps: the C encoder (json.dump streams in Python)
     os.replace(tmp, path)
 
 
