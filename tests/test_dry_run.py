@@ -28,6 +28,7 @@ CASES = [
     ("volatile-endurance", None, {"cycles": 1500, "burst_s": 2.0}),
     ("nonvolatile-endurance", None, {"cycles": 12}),
     ("spike-train", None, {"campaign": True, "devices": 2, "cycles": 2}),
+    ("volatile-relaxation", None, {"devices": 3}),
 ]
 
 
