@@ -44,6 +44,12 @@ Cycles are counted at switching events: a volatile cycle when a write brings an 
 closed form between piecewise-constant segments (growth, creep and relaxation in runs), periodic blocks are
 vectorized over cycles (:mod:`.cycles`) and :meth:`Die.apply_cycles_all` drives several devices at once.
 Tags: [B] paper, [R] reference/device-models.md, [D] chosen here to meet a [B] target.
+
+Modules, one job each: :mod:`.params` (presets, d2d sampling, random streams), :mod:`.kinetics` (the
+closed-form laws), :mod:`.device` (a device's state, its snapshot, the entry points), :mod:`.bridge` (the
+diffusive bridge), :mod:`.filament` (the drift filament), :mod:`.wear` (switching events, counters, wear),
+:mod:`.measure` (compliance clamp, read noise, input checks), :mod:`.chain` (the segment-chain solver),
+:mod:`.cycles` (periodic patterns vectorized over cycles), :mod:`.die` (a die of devices).
 """
 
 from .device import Memristor

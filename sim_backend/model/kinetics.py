@@ -81,9 +81,12 @@ def creep_end(g0, u0, ln_f0, c1_t, i_f, v_k: float, u_min: float, g_init=None):
 
 
 class CreepRoots:
-    """Roots of the creep law for all writes: φ(u) = u + ln(u(u+2)) = −ln F, clipped to [u_min, u0], by Newton.
-    First call: a quadratic Taylor guess about the root of the mean target; later calls: the previous roots
-    moved to first order in the change of the target (the chain's passes change it by ~1e-3)."""
+    """Roots of the creep law (:func:`creep_end`: ln F(u) = target) for a vector of writes whose targets are
+    solved again and again as a caller's fixed point moves (cycles.fast_cycles): φ(u) = u + ln(u(u+2)) =
+    −ln F, kept in [u_min, u0], by Newton stopped at |Δu| ≤ tol_u (quadratic convergence: the root is then
+    exact to ≈ |φ''/2φ'|·tol_u² ≤ 0.3·tol_u²). First call: a quadratic Taylor guess about the root of the mean
+    target (1–2 steps); later calls: the previous roots moved to first order in the change of the target
+    (the passes change it by ~1e-3: 1 step)."""
 
     def __init__(self, u_min: float, u0: float, tol_u: float):
         self.u_min, self.u0, self.tol_u = u_min, u0, tol_u
@@ -108,8 +111,8 @@ class CreepRoots:
             np.divide(a, q, out=dphi)
             dphi += 1.0
             np.divide(f, dphi, out=step)
-            np.subtract(u, step, out=f)          # from a start ≤ u0 Newton never passes the root (< u0)
-            np.maximum(f, self.u_min, out=f)     # upward: φ is concave and rising
+            np.subtract(u, step, out=f)          # φ rises and is concave: from below the root a step stays
+            np.maximum(f, self.u_min, out=f)     # below it, from above it lands below it, so never above u0
             np.subtract(f, u, out=step)
             u, f = f, u
             if np.abs(step).max() <= self.tol_u:
