@@ -43,14 +43,16 @@ def floor_s(proto: VolatileEndurance, data_dir: Path) -> float:
     details = detail_cycles(p.cycles, p.n_detail)
     w = RunWriter.create(data_dir, "endurance", "floor", proto.schema(), {"protocol": proto.name})
     t0 = time.perf_counter()
+    n_detail = 0
     for first, n in proto.blocks():
         r = dev.apply_cycles(levels, dt, icc, n)
         i = np.asarray(r.i_a).reshape(n, levels.size)
         sel = details[(details >= first) & (details < first + n)] - first
         if sel.size:
-            w.append("detail", {"seq": np.arange(sel.size, dtype=np.int64), "cycle": sel + first,
+            w.append("detail", {"seq": np.arange(n_detail, n_detail + sel.size, dtype=np.int64), "cycle": sel + first,
                                 "v_set": np.tile(levels, (sel.size, 1)), "i_meas": i[sel],
                                 "compliance": np.zeros((sel.size, levels.size), np.uint8)})
+            n_detail += sel.size
         seq = np.arange(first, first + n, dtype=np.int64)
         on_off = np.abs(i[:, 1]) / np.maximum(np.abs(i[:, 0]), 1e-15)
         w.append("cycles", {"seq": seq, "t": seq * proto.cycle_s, "i_read_before": i[:, 0], "i_write": i[:, 1],
