@@ -14,6 +14,7 @@ from labrc.config import Config
 from labrc.reservoir import (
     BASELINES,
     DEFAULT_ICC_MODEL,
+    linear_ceiling,
     load_campaign,
     read_results,
     stratified_split,
@@ -86,6 +87,28 @@ def test_device_readouts_and_baselines_over_three_seeds(runs):
     assert r.icc.updates == round(p["events_total_mean"] * 3)
 
 
+def test_linear_ceiling_separates_separable_classes_and_not_shuffled_labels():
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(4), 200)
+    x = rng.normal(0.0, 1.0, (800, 5)) + 3.0 * np.eye(4, 5)[y]          # four well-separated clusters
+    tr, te = np.arange(800)[::2], np.arange(800)[1::2]
+    assert linear_ceiling(x, y, tr, te)["test"] > 0.9
+    assert linear_ceiling(x, rng.permutation(y), tr, te)["test"] < 0.4    # chance is 25 %
+
+
+def test_results_carry_feature_diagnostics_and_the_choices_the_methods_leave_open(runs):
+    r = train_readout([runs["spike"]], seed=0, n_seeds=1)
+    d = r.diagnostics
+    with RunReader(runs["spike"]) as rr:
+        s = rr.stream("patterns")
+    assert d["reads_in_compliance"] == float(s["node_comp"].mean())
+    assert d["reads_relaxed_below_50nS"] == float(np.mean(s["node_g"] < 50e-9))
+    assert d["node_g_quantiles_s"]["max"] == float(s["node_g"].max())
+    assert set(d["linear_ceiling_first_seed"]) == {"device", "memoryless", "stimulus"}
+    for k in ("node_normalisation", "eta_float", "eta_icc", "icc_g_line", "split"):
+        assert "Methods" in r.decisions[k], k
+
+
 def test_icc_mode_uses_the_fit_of_an_icc_set_run(runs):
     r = train_readout(runs["spike"], icc_run=runs["icc"], seed=1, n_seeds=1, baselines=False)
     assert r.icc_model["source"] == str(runs["icc"]) and r.memoryless is None
@@ -108,6 +131,7 @@ def test_cli_writes_results_with_the_run_ids_and_figures_and_refuses_a_non_spike
     with h5py.File(d / "res.h5", "r") as f:
         assert json.loads(f.attrs["input_run_ids"]) == [run_id]
         assert f["memoryless/test_acc"].shape == (2, 2) and f["icc/confusion"].shape == (4, 4)
+        assert "eta_float" in json.loads(f.attrs["decisions"]) and "reads_in_compliance" in json.loads(f.attrs["diagnostics"])
     assert read_results(d / "res.h5")["memoryless"]["test_acc_mean"] == out["memoryless"]["test_acc_mean"]
     for png in out["figures"]:
         assert Path(png).read_bytes()[:4] == b"\x89PNG" and Path(png).stat().st_size > 10_000

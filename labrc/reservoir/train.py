@@ -42,8 +42,8 @@ def decisions(eta_float: float, eta_icc: float) -> dict[str, str]:
         "eta_icc": f"{eta_icc} (Methods: eta named, no value)",
         "float_init": "W ~ N(0, 0.1) (Methods: none given)",
         "icc_loss": "L1 after the deterministic prediction: only misclassified patterns program devices",
-        "icc_g_line": "from an icc-set run when given, else G = Icc/0.29 V, sigma 7 % (Supplementary Fig. 28 "
-                      "holds the paper's lines; the text gives no numbers)",
+        "icc_g_line": "from an icc-set run when given, else G = Icc/0.29 V, sigma 7 % (Methods: 'linear functions "
+                      "of Icc', lines in Supplementary Fig. 28, no numbers in the text)",
         "split": "class- and device-stratified 90/10 (Methods: 90 % train, 10 % test; stratification not stated)",
     }
 
