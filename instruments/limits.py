@@ -75,12 +75,27 @@ def fmt_num(value: float, name: str = "value") -> str:
 def fmt_list(values: Iterable[float], name: str = "values") -> str:
     """Format many numbers as a comma-separated KXCI field list (each ≤ 12 characters).
 
-    Pulse trains repeat a few levels thousands of times: each distinct value is formatted once.
+    Pulse trains repeat a few levels thousands of times: each distinct value is formatted once and
+    remembered (a bounded table of texts; -0.0 and 0.0 share the text ``0``, as :func:`fmt_num` gives),
+    so a 4096-point endurance list is one dictionary lookup per point.
     """
     a = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
-    uniq, inv = np.unique(a, return_inverse=True)
-    texts = np.array([fmt_num(u, name) for u in uniq], dtype=object)
-    return ",".join(texts[inv].tolist())
+    points = a.tolist()
+    try:
+        return ",".join([_FMT_TEXT[x] for x in points])
+    except KeyError:
+        pass
+    if len(_FMT_TEXT) > _FMT_TEXT_MAX:
+        _FMT_TEXT.clear()
+    for x in set(points):                 # NaN/inf/too-long values raise here, naming the parameter
+        if x not in _FMT_TEXT:
+            text = fmt_num(x, name)
+            _FMT_TEXT[x] = text
+    return ",".join([_FMT_TEXT[x] for x in points])
+
+
+_FMT_TEXT: dict[float, str] = {}
+_FMT_TEXT_MAX = 100_000
 
 
 def check_finite(value: float, name: str) -> float:

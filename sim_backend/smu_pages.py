@@ -225,12 +225,15 @@ class SystemPages:
 
     # --- SS: lists, VAR2, constants, VAR1' ----------------------------------------------------------
     def _list(self, kind: str, rest: str) -> None:
-        a = args(rest)
+        a = rest.split(",", 3)            # channel, master, compliance, then up to 4096 values
         if len(a) < 4:
             raise KxciFault(E_ARGUMENT)
-        n = self._smu(a[0])
-        master, comp = int(a[1]), float(a[2])
-        values = np.array(a[3:], dtype=np.float64)
+        n = self._smu(a[0].strip())
+        try:
+            master, comp = int(a[1]), float(a[2])
+            values = np.array(a[3].split(","), dtype=np.float64)   # numpy parses each field, spaces allowed
+        except ValueError:
+            raise KxciFault(E_ARGUMENT, f"not a number in {rest[:40]!r}") from None
         if master not in (0, 1) or values.size > LIST_MAX:
             raise KxciFault(E_ARGUMENT)
         self._check_level(kind, values, comp)
