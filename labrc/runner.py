@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from instruments.keithley4200 import InstrumentAborted
-from protocols.base import ParameterError, Protocol
+from protocols.base import Protocol
 
 from . import __version__
 from .config import Config, run_identity
 from .engine import checkpoint
-from .engine.engine import PlanSink, RunEngine, StoreSink
+from .engine.engine import RunEngine, StoreSink
 from .humanize import format_duration
 from .signals import StopFlag, active, install, restore
-from .stations import PlanningStation, Station, connect
+from .planning import PlanReport, check_station, plan_run
+from .stations import Station, connect
 from .store import RunWriter
 
 __all__ = [
@@ -93,27 +94,6 @@ def _metadata(cfg: Config, protocol: Protocol, plan, station: Station, identity:
     }
 
 
-def _check_station(cfg: Config, protocol: Protocol, station: Station, preflight: bool = True) -> None:
-    """What the plan needs of the station, before any voltage and any file (one line, exit 2): the
-    devices it selects, its parameters against the SMU card the instrument reports (``*OPT?``), and —
-    ``preflight`` — its first and last blocks through the driver's own checks on the planning station
-    (nothing is sent; the driver then forgets its held state, so the run starts with the full setup)."""
-    need = protocol.devices_needed()
-    if need > station.n_devices:
-        raise ParameterError(f"devices={need} exceeds the devices reachable here ({station.n_devices}"
-                             f"{' on hardware: one device per run' if station.kind == 'hardware' else ''})")
-    protocol.card = station.instr.smu_limits.get(station.top_smu)
-    protocol.validate(cfg.limits)
-    if preflight:
-        n = len(protocol.blocks())
-        planning = PlanningStation(station)
-        try:
-            RunEngine(protocol, planning, PlanSink(), stop=lambda: False,
-                      log=lambda m, level="info": None).run(only=sorted({0, n - 1}) if n else [])
-        finally:
-            planning.finish()
-
-
 def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
                  stop: StopFlag | None = None, echo: Callable[[str], None] = print,
                  metadata: dict | None = None) -> RunOutcome:
@@ -129,7 +109,7 @@ def run_protocol(cfg: Config, protocol: Protocol, *, progress: bool = True,
     station = connect(cfg)
     identity, warning = run_identity(cfg)      # the simulator's die index or "unnamed" (+ warning) on hardware
     try:
-        _check_station(cfg, protocol, station)
+        check_station(cfg, protocol, station)
         if warning:
             echo(warning)
         meta = _metadata(cfg, protocol, plan, station, identity)
@@ -198,7 +178,7 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
                          "exactly (the run file itself is complete: `labrc close` ends it)")
     station = connect(cfg)
     try:
-        _check_station(cfg, protocol, station)
+        check_station(cfg, protocol, station)
         writer = RunWriter.resume(run_dir, reason="resume", flush_interval_s=cfg.data.flush_interval_s,
                                   flush_rows=cfg.data.flush_rows, min_free_bytes=cfg.data.min_free_bytes,
                                   recovered=True)
@@ -222,39 +202,6 @@ def resume_run(run_dir: Path, *, progress: bool = True, stop: StopFlag | None = 
     rows = ", ".join(f"{n:,} {s}" for s, n in disk.items() if n)
     echo(f"resuming {run_dir.name} at block {k} of {plan.n_blocks} ({rows or 'no rows'} on disk)")
     return _execute(cfg, protocol, plan, station, writer, cursor, progress, stop, echo)
-
-
-@dataclass
-class PlanReport:
-    """The dry run: the plan executed against the planning station (nothing sent, nothing stored)."""
-
-    n_blocks: int
-    rows: dict[str, int]
-    n_commands: int
-    n_sweeps: int
-    instrument_s: float
-    station: str
-    devices: list[int]
-
-
-def plan_run(cfg: Config, protocol: Protocol) -> PlanReport:
-    """Run the plan against the planning station: exact command count (the driver's own stream, one
-    status poll per test), the instrument time, validation against the SMU cards the instrument
-    reports. Opening the instrument sends only ``*IDN?`` and ``*OPT?``; no source command is sent."""
-    protocol.validate(cfg.limits)
-    base = connect(cfg)
-    try:
-        _check_station(cfg, protocol, base, preflight=False)
-        station = PlanningStation(base)
-        try:
-            sink = PlanSink()
-            RunEngine(protocol, station, sink, stop=lambda: False, log=lambda m, level="info": None).run()
-            return PlanReport(sink.blocks, sink.rows, station.n_commands, station.n_sweeps, station.instrument_s,
-                              base.kind, sorted(station.devices))
-        finally:
-            station.close()
-    finally:
-        base.close()
 
 
 def _execute(cfg: Config, protocol: Protocol, plan, station: Station, writer: RunWriter,

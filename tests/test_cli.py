@@ -117,10 +117,12 @@ def test_bad_input_is_refused_before_any_instrument_command_and_no_file_is_creat
 
 
 def test_dry_run_prints_the_plan_without_touching_the_instrument(station):
+    """An instrument that cannot be opened still gets its plan (on the simulator's cards), and says so."""
     p = labrc("run", "iv-sweep", "--preset", "nonvolatile", "--param", "repeats=3", "--dry-run",
               "--set", 'instrument.backend="visa"', "--set", 'instrument.visa_library="@nonexistent"', cwd=station)
     assert p.returncode == 0, p.stderr
     assert "points     3603" in p.stdout and "ETA" in p.stdout   # 3 sweeps × 1201 points (0→5→0→−7→0 V, 20 mV)
+    assert "instrument not opened" in p.stdout and "the installed card is checked when the run starts" in p.stdout
     assert not (station / "runs").exists()
 
 

@@ -121,11 +121,13 @@ def _print_plan(cfg, proto) -> None:
         fail(str(exc))
     click.echo(f"protocol   {proto.name}  ({plan.engine})")
     click.echo(f"station    {rep.station} (planning: nothing sent but *IDN? and *OPT?)")
+    if rep.note:
+        click.echo(f"note       {rep.note}")
     click.echo(f"blocks     {rep.n_blocks}")
     click.echo(f"points     {plan.n_points}")
     click.echo("rows       " + "  ".join(f"{s}={n}" for s, n in rep.rows.items()))
     click.echo(f"commands   {rep.n_commands} in {rep.n_sweeps} list sweeps (one status poll per test)")
-    click.echo(f"ETA        {format_duration(rep.instrument_s)} (instrument time, 50 Hz PLC)")
+    click.echo(f"ETA        {format_duration(rep.instrument_s)} (instrument time)")   # PLC at 50 Hz: an upper bound
     click.echo(f"unit       {proto.progress_unit}")
     ident, warning = run_identity(cfg)
     click.echo("run        " + "  ".join(f"{k}={v}" for k, v in ident.items() if v))
