@@ -22,13 +22,14 @@ def affine_scan(d: np.ndarray, r: np.ndarray) -> np.ndarray:
     return b
 
 
-def affine_scan_bounded(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """e[s+1] = a[s]·e[s] + b[s], e[0] = 0, for a ≥ 0 (overwrites a and b, returns b): doubling steps
-    only as long as products of a can still exceed 1e-17 (a Newton update: its accuracy sets the speed)."""
+def affine_scan_bounded(a: np.ndarray, b: np.ndarray, tol: float = 1e-17) -> np.ndarray:
+    """e[s+1] = a[s]·e[s] + b[s], e[0] = 0, for a ≥ 0 (overwrites a and b, returns b): doubling steps only as
+    long as products of a can still exceed ``tol`` (a Newton update: its accuracy sets the speed; an update
+    that a later pass corrects may be coarse)."""
     n = a.size
     amax = float(a.max()) if n else 0.0
     steps = n if not 0.0 <= amax < 1.0 else \
-        (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(1e-17) / math.log(amax)))))
+        (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(tol) / math.log(amax)))))
     sh = 1
     for j in range(steps):
         if sh >= n:

@@ -205,7 +205,8 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
         d = g_c * a_d
         d /= den
         d *= (u > u_min) if grows_all else grows & (u > u_min)   # creep stopped at v_th: no dependence on the start
-        delta = affine_scan_bounded(d.copy(), r)
+        # the first update only has to start the quadratic convergence (the next pass corrects it)
+        delta = affine_scan_bounded(d.copy(), r, 1e-9 if d_prev is None else 1e-17)
         g_w += delta
         if d_prev is not None and _converged(d, d_prev, delta, delta_prev, g_w):
             break
