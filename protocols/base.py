@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from instruments.limits import LIST_POINTS_MAX, LimitError, SmuLimits
+from instruments.limits import LIST_POINTS_MAX, LimitError, SmuLimits, integration_time_s
 from labrc.engine.messages import BlockPlan
 
 
@@ -96,6 +96,14 @@ def check_smu_source(limits: Any, card: SmuLimits | None, icc_name: str, icc_a: 
     if n_points is not None and n_points > LIST_POINTS_MAX:
         raise ParameterError(f"the {icc_name} list has {n_points} points; a list sweep holds at most "
                              f"{LIST_POINTS_MAX} (raise the step or narrow the voltage range)")
+
+
+def check_point_time(dt_s: float, line_frequency_hz: float) -> None:
+    """A list grid of ``dt_s`` per point needs ``dt_s`` ≥ one 0.1-PLC measurement at the lab's mains."""
+    t_int = integration_time_s(1, line_frequency_hz)
+    if dt_s < t_int - 1e-12:
+        raise ParameterError(f"dt_s={dt_s:g} s is below the SMU's minimum point time 0.1 PLC = {t_int:g} s "
+                             f"at {line_frequency_hz} Hz")
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -31,7 +31,7 @@ from instruments.limits import (
 from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_point_time, check_smu_source, param
 
 
 @dataclass
@@ -113,10 +113,7 @@ class Relaxation(Protocol):
     def validate(self, limits) -> None:
         super().validate(limits)
         p = self.params
-        t_int = integration_time_s(1, p.line_frequency_hz)
-        if p.dt_s < t_int - 1e-12:
-            raise ParameterError(f"dt_s={p.dt_s:g} s is below the SMU's minimum point time 0.1 PLC = {t_int:g} s "
-                                 f"at {p.line_frequency_hz} Hz")
+        check_point_time(p.dt_s, p.line_frequency_hz)
         if p.v_read_v == 0:
             raise ParameterError("v_read_v=0 V reads no conductance; use e.g. 0.1 V")
         if p.t_memory_s > p.decay_s:

@@ -61,7 +61,7 @@ from instruments.limits import (
 from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
-from .base import ParameterError, Plan, Protocol, check_smu_source, param
+from .base import ParameterError, Plan, Protocol, check_point_time, check_smu_source, param
 from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
 
 
@@ -176,10 +176,7 @@ class SpikeTrain(Protocol):
     def validate(self, limits) -> None:
         super().validate(limits)
         p = self.params
-        t_int = integration_time_s(1, p.line_frequency_hz)
-        if p.dt_s < t_int - 1e-12:
-            raise ParameterError(f"dt_s={p.dt_s:g} s is below the SMU's minimum point time 0.1 PLC = {t_int:g} s "
-                                 f"at {p.line_frequency_hz} Hz")
+        check_point_time(p.dt_s, p.line_frequency_hz)
         for name in ("spike_width_s", "read_width_s"):
             if getattr(p, name) < p.dt_s - 1e-12:
                 raise ParameterError(f"{name}={getattr(p, name):g} s is below the engine's minimum dt_s={p.dt_s:g} s")

@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..humanize import format_duration
+from ..rate import RateMeter
 from .common import fail, get_config, main, resolve_run
 
 
@@ -58,35 +59,6 @@ def watch(ctx, run_ref, interval, once):
             _time.sleep(interval)
     if tty:
         sys.stdout.write("\n")
-
-
-class RateMeter:
-    """Units per second over a sliding window of the count's *changes*.
-
-    The file grows in steps, one per flush (data.flush_interval_s), so the difference of two refreshes
-    alternates between 0 and a whole flush (measured before: 0 and 4,014 rows/s for a run doing ~1,850
-    cycles/s). Timing between the first and the last change seen within the window measures whole
-    flush periods instead; no change for ``stall_s`` gives 0 (the run stalled or waits)."""
-
-    def __init__(self, window_s: float, stall_s: float) -> None:
-        from collections import deque
-        self.window_s, self.stall_s = float(window_s), float(stall_s)
-        self._changes: deque[tuple[float, int]] = deque()
-
-    def add(self, t: float, n: int) -> None:
-        if not self._changes or n != self._changes[-1][1]:
-            self._changes.append((t, n))
-        while len(self._changes) > 2 and t - self._changes[1][0] > self.window_s:
-            self._changes.popleft()
-
-    def rate(self, t: float) -> float | None:
-        """None until two changes were seen; 0.0 once nothing changed for ``stall_s``."""
-        if len(self._changes) < 2:
-            return None
-        (t0, n0), (t1, n1) = self._changes[0], self._changes[-1]
-        if t - t1 > self.stall_s:
-            return 0.0
-        return (n1 - n0) / max(t1 - t0, 1e-9)
 
 
 def _watch_line(clock: str, status: str, done: int, total: int, unit: str, rate: float | None,

@@ -16,10 +16,11 @@ import json
 import math
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from ..rate import RateMeter
 from ..store import RunReader, StoreError
 from ..store.state import _read_state
 from .figures import source_for
@@ -30,24 +31,10 @@ LIVE_RUNS_KEPT = 16        # figure sources kept in memory (least recently viewe
 RUN_FIELDS = ("sample", "device", "operator", "note", "die_position")
 
 
-class Rate:
-    """Rows per second over the changes of the count within ``window_s`` (None until two changes)."""
-
-    def __init__(self, window_s: float = 20.0) -> None:
-        self.window_s = window_s
-        self._changes: deque[tuple[float, int]] = deque()
-
-    def add(self, t: float, n: int) -> None:
-        if not self._changes or n != self._changes[-1][1]:
-            self._changes.append((t, n))
-        while len(self._changes) > 2 and t - self._changes[1][0] > self.window_s:
-            self._changes.popleft()
-
-    def rate(self) -> float | None:
-        if len(self._changes) < 2:
-            return None
-        (t0, n0), (t1, n1) = self._changes[0], self._changes[-1]
-        return (n1 - n0) / max(t1 - t0, 1e-9)
+def _web_rate() -> RateMeter:
+    """The page's rate: a 20 s window of the count's changes, never reported as stalled (the page shows
+    the run's state file for that)."""
+    return RateMeter(window_s=20.0, stall_s=float("inf"))
 
 
 def outcome_text(status: str, safe_ok: bool | None, failure: dict | None, damaged: str, finalized: bool) -> str:
@@ -81,7 +68,7 @@ class RunIndex:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._cache: dict[Path, tuple[tuple, dict]] = {}
-        self._rates: dict[Path, Rate] = {}
+        self._rates: dict[Path, RateMeter] = {}
         self._lock = threading.Lock()
 
     def run_dirs(self) -> list[Path]:
@@ -107,13 +94,13 @@ class RunIndex:
         hit = self._cache.get(run_dir)
         if hit is not None and hit[0] == key and hit[1]["status"] != "running":
             return hit[1]
-        row = summarize(run_dir, self.root, self._rates.setdefault(run_dir, Rate()))
+        row = summarize(run_dir, self.root, self._rates.setdefault(run_dir, _web_rate()))
         if row is not None:
             self._cache[run_dir] = (key, row)
         return row
 
 
-def summarize(run_dir: Path, root: Path, rate: Rate | None = None) -> dict | None:
+def summarize(run_dir: Path, root: Path, rate: RateMeter | None = None) -> dict | None:
     """One run's facts for the list and the run page (None: neither a state file nor a readable file)."""
     st = _read_state(run_dir) or {}
     row: dict[str, Any] = {"ref": run_dir.relative_to(root).as_posix(), "name": run_dir.name,
@@ -147,7 +134,7 @@ def summarize(run_dir: Path, root: Path, rate: Rate | None = None) -> dict | Non
     row["rate"] = row["eta_s"] = None
     if rate is not None and row["status"] == "running":
         rate.add(time.monotonic(), done)
-        v = rate.rate()
+        v = rate.rate(time.monotonic())
         row["rate"] = v
         if v and row["total"] > done:
             row["eta_s"] = (row["total"] - done) / v
@@ -162,7 +149,7 @@ class LiveRun:
         self.run_dir, self.root = run_dir, root
         self._lock = threading.Lock()
         self._source = None
-        self._rate = Rate()
+        self._rate = _web_rate()
         self._checked = 0.0
         self._key: tuple | None = None
         self.version = 0
