@@ -198,7 +198,7 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
             return None
         c1_t = c1 * t_rem
         ft = c1_t + pat.f0                         # F at the end of the creep
-        u, dphi = creep.solve(np.log(ft))
+        u, dphi = creep.solve(np.log(ft), coarse=d_prev is None)   # the first pass only starts Newton
         if u is None:
             return None
         g_c = i_f_vk / u

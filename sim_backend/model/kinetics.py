@@ -92,8 +92,9 @@ class CreepRoots:
         self.u_min, self.u0, self.tol_u = u_min, u0, tol_u
         self.u = self.ln_f = self.dphi = None
 
-    def solve(self, ln_f: np.ndarray):
-        """(u, φ'(u)) with φ(u) = −ln_f, or (None, None) when Newton does not converge."""
+    def solve(self, ln_f: np.ndarray, coarse: bool = False):
+        """(u, φ'(u)) with φ(u) = −ln_f, or (None, None) when Newton does not converge. ``coarse``: one Newton
+        step and no test (≈ 1e-8 from the guess; for a caller's pass that a later pass corrects)."""
         if self.u is None:
             u = self._guess(ln_f)
         else:
@@ -115,7 +116,7 @@ class CreepRoots:
             np.maximum(f, self.u_min, out=f)     # below it, from above it lands below it, so never above u0
             np.subtract(f, u, out=step)
             u, f = f, u
-            if np.abs(step).max() <= self.tol_u:
+            if coarse or np.abs(step).max() <= self.tol_u:
                 break
         else:
             return None, None
