@@ -150,7 +150,7 @@ def _block(dev, pat: Pattern, z: np.ndarray, m: int) -> Block:
     kf[:, 0] = dev.k_grow, dev.k_tau, dev.k_hrs
     np.multiply(z[:, 1:].T, pat.cc, out=kf[:, 1:])
     np.exp(kf[:, 1:], out=kf[:, 1:])
-    wear = dev.wear(False, np.arange(m + 1))           # wear at write i before its count = wear[i]
+    wear = dev.wear_next(False, m + 1)                 # wear at write i before its count = wear[i]
     goff = p.g_off_s * kf[2] * (1.0 + pre.wear_hrs * np.maximum(wear, float(dev.wear(True))))
     goff_v = goff * p.v_nl_v
     io_w = goff_v[:-1] * pat.s_w
@@ -161,7 +161,7 @@ def _block(dev, pat: Pattern, z: np.ndarray, m: int) -> Block:
 
 
 def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
-    """(block, bridge after each write g_w) on the accepted path, else None."""
+    """(block, bridge after each write g_w, bridge at the start of each write) on the accepted path, else None."""
     p = dev.p
     b = _block(dev, pat, z, m)
     g_hit, i_f = b.g_hit, b.i_f
@@ -223,7 +223,7 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
     np.multiply(g_w[:-1], decay, out=start[1:])
     if (start * pat.vw + b.io_w >= pat.c).any():
         return None
-    return b, g_w
+    return b, g_w, start
 
 
 def _converged(d, d_prev, delta, delta_prev, g_w) -> bool:
@@ -236,14 +236,18 @@ def _converged(d, d_prev, delta, delta_prev, g_w) -> bool:
     return bool((rem <= (2.0 * TOL_CHAIN) * np.abs(g_w[1:])).all())
 
 
-def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray) -> SegmentResult | None:
+def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start: np.ndarray) -> SegmentResult | None:
     """Conductances of every segment and what the SMU reads (``Memristor.measure`` with the same draws: read
     noise on every point, then V noise on those in compliance); None if a non-write point is in compliance."""
     p, pre, rng = dev.p, dev._pre, dev._rng
     m, k, w, c = g_w.size, pat.k, pat.w, pat.c
     tau = b.tau
     i = np.zeros((m, k))
-    if pat.pre_v:                                  # bridge before the write: relaxing from the last cycle's
+    if pat.pre_v and w == 1:                       # one segment before the write: its end is the write's start
+        i[:, 0] = start * v[0] + b.goff_v[:-1] * pat.s_row[0]
+        if (np.abs(i[:, 0]) > pat.icc[0]).any():
+            return None
+    elif pat.pre_v:                                # bridge before the write: relaxing from the last cycle's
         src = np.empty(m)
         src[0] = dev.gv
         np.multiply(g_w[:-1], np.exp(-pat.t_post_all / tau[1:-1]), out=src[1:])

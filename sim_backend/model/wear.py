@@ -17,7 +17,15 @@ class WearMixin:
     def wear(self, nonvolatile: bool, extra: int = 0):
         """Degradation (n/n_fail)^p of one mode's counter (``extra`` more cycles; may be an array)."""
         n, lim = (self._n_nv, self.p.n_fail_nv) if nonvolatile else (self._n_vol, self.p.n_fail_vol)
-        return np.minimum((n + np.asarray(extra)) / lim, 1.0) ** self._pre.wear_p
+        return self._wear_law((n + np.asarray(extra)) / lim)
+
+    def wear_next(self, nonvolatile: bool, count: int) -> np.ndarray:
+        """``wear(nonvolatile, extra)`` for extra = 0 … count − 1: the same numbers (exact float counts)."""
+        n, lim = (self._n_nv, self.p.n_fail_nv) if nonvolatile else (self._n_vol, self.p.n_fail_vol)
+        return self._wear_law(np.arange(n, n + count, dtype=np.float64) / lim)
+
+    def _wear_law(self, frac):
+        return np.minimum(frac, 1.0) ** self._pre.wear_p
 
     @property
     def g_off_eff(self) -> float:
