@@ -33,7 +33,7 @@ a call is a few hundred numpy operations on 585-vectors, so the cost is their nu
   V_dev in compliance by Newton from the root of the leakage to third order (2–3 steps, |Δx| ≤ 1e-8·vw).
 
 Measured on this 2-core machine (benchmarks/bench_model.py; other jobs running): a 585-cycle list of the
-engine's pattern ≈ 0.31 ms at best (13 M segments/s), was ≈ 0.83 ms; the read noise alone (4,095 float32
+engine's pattern ≈ 0.29 ms at best (14 M segments/s), was ≈ 0.83 ms; the read noise alone (4,095 float32
 normals) and the c2c draws (585 × 4) are ≈ 0.07 ms of it.
 """
 
