@@ -191,3 +191,10 @@ def test_status_byte_flags():
     with expected_protocol(Keithley4200, [OPT, ("SP", "66")]) as k:
         st = k.status
     assert st & StatusByte.SYNTAX_ERROR and st & StatusByte.SERVICE_REQUEST
+
+
+def test_the_driver_declares_no_dynamic_properties_so_plain_attribute_access_is_safe(resistor_4200):
+    """Keithley4200 skips pymeasure's reserved-name guard (``__getattribute__ = object.__getattribute__``);
+    that is only right while no dynamic property exists, whose reserved names the guard protects."""
+    assert resistor_4200._special_names == []
+    assert type(resistor_4200).__getattribute__ is object.__getattribute__
