@@ -231,7 +231,11 @@ class SystemPages:
         last = getattr(self, "_last_list", None)
         if last is not None and last[0] == text:
             return last[1].copy()
-        values = np.array(text.split(","), dtype=np.float64)
+        fields = text.split(",")
+        # pulse lists repeat a few levels: each distinct field is converted once (float() accepts the
+        # spaces KXCI allows and refuses anything else with ValueError -> -993)
+        table = {f: float(f) for f in set(fields)}
+        values = np.fromiter(map(table.__getitem__, fields), np.float64, len(fields))
         self._last_list = (text, values)
         return values.copy()
 
