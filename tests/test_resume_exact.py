@@ -37,7 +37,7 @@ CASES = {
     "retention": (["retention", "--param", "n_reads=40"], "reads", 1, 20),
     "reconfigure": (["reconfigure", "--param", "n_volatile=20"], "steps", 1, 20),
     "spike-train": (["spike-train", "--param", "cycles=12"], "patterns", 6, 24),
-    "volatile-relaxation": (["volatile-relaxation", "--param", "devices=25"], "decays", 1, 12),
+    "volatile-relaxation": (["volatile-relaxation", "--param", "devices=25", "--param", "decay_s=3"], "decays", 1, 12),
 }
 
 
