@@ -52,6 +52,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         "rec": run("reconfigure", n_volatile=2, n_levels=2),
         "spike": run("spike-train"),
         "spike_camp": run("spike-train", campaign=True, cycles=2, devices=2),
+        "relax": run("volatile-relaxation", devices=3),
     }
 
 
@@ -252,6 +253,19 @@ def test_reconfigure_names_each_phase_with_its_compliance(runs, tmp_path):
     assert "non-volatile SET, Icc 200 µA … 1 mA" in labels and "after RESET to −3 V (Icc 10 mA)" in labels
     assert ax.get_ylabel() == "G at the 0.1 V read after 30 ms at 0 V (S)"
     assert any(t.get_text() == "returned to volatile" for t in ax.texts)
+
+
+def test_relaxation_draws_each_devices_decay_and_the_1_over_e_times(runs, tmp_path):
+    fig, _, _ = draw(runs["relax"], tmp_path)
+    ax_g, ax_t = fig.axes[0], fig.axes[1]
+    assert len([ln for ln in ax_g.lines if not ln.get_label().startswith("1/e") and ln.get_label() != "t = 23 ms"
+                and ln.get_xydata().shape[0] > 2]) == 3                   # one decay per device
+    assert ax_g.get_yscale() == "log" and ax_g.get_xlabel() == "time after the spike (ms)"
+    assert ax_t.get_ylabel() == "τ (1/e) (ms)"
+    with RunReader(runs["relax"]) as r:
+        tau = r.stream("decays")["tau"]
+    assert np.allclose(np.sort(ax_t.lines[0].get_ydata()), np.sort(tau[np.isfinite(tau)]) * 1e3)
+    assert "volatile relaxation: 1 V / 20 ms spike at Icc 1 µA" in fig._suptitle.get_text()
 
 
 # ------------------------------------------------------------------ spike trains

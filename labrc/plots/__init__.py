@@ -15,16 +15,17 @@ from .common import identity, save, si, title_text
 from .endurance import plot_endurance
 from .iv import plot_iv
 from .levels import plot_icc, plot_reconfigure, plot_retention
+from .relaxation import plot_relaxation
 from .reservoir import plot_reservoir
 from .spikes import plot_spike_train
 
 __all__ = ["PLOTTERS", "figure_for", "identity", "plot_endurance", "plot_icc", "plot_iv", "plot_reconfigure",
-           "plot_reservoir", "plot_retention", "plot_run", "plot_spike_train", "si", "title_text"]
+           "plot_relaxation", "plot_reservoir", "plot_retention", "plot_run", "plot_spike_train", "si", "title_text"]
 
 PLOTTERS: dict[str, Callable[..., Figure]] = {
     "iv-sweep": plot_iv, "volatile-endurance": plot_endurance, "nonvolatile-endurance": plot_endurance,
     "icc-set": plot_icc, "spike-train": plot_spike_train, "retention": plot_retention,
-    "reconfigure": plot_reconfigure}
+    "reconfigure": plot_reconfigure, "volatile-relaxation": plot_relaxation}
 
 
 def figure_for(reader) -> Figure:
