@@ -41,7 +41,8 @@ Two filament populations, one for each regime the paper describes (DESIGN §5; r
 
 Cycles are counted at switching events: a volatile cycle when a write brings an OFF bridge to compliance
 (or makes a sub-critical filament), a non-volatile one when a runaway makes a stable filament. Everything is
-closed form between piecewise-constant segments (growth, creep and relaxation in runs), periodic blocks are
+closed form between piecewise-constant segments (growth, creep and relaxation in runs; the runs between
+switching events of a device without a drift filament all at once, :mod:`.runs`), periodic blocks are
 vectorized over cycles (:mod:`.cycles`) and :meth:`Die.apply_cycles_all` drives several devices at once.
 Tags: [B] paper, [R] reference/device-models.md, [D] chosen here to meet a [B] target.
 
@@ -49,7 +50,8 @@ Modules, one job each: :mod:`.params` (presets, d2d sampling, random streams), :
 closed-form laws), :mod:`.device` (a device's state, its snapshot, the entry points), :mod:`.bridge` (the
 diffusive bridge), :mod:`.filament` (the drift filament), :mod:`.wear` (switching events, counters, wear),
 :mod:`.measure` (compliance clamp, read noise, input checks), :mod:`.chain` (the segment-chain solver),
-:mod:`.cycles` (periodic patterns vectorized over cycles), :mod:`.die` (a die of devices).
+:mod:`.cycles` (periodic patterns vectorized over cycles), :mod:`.runs` (the runs of a list between switching
+events at once: spike trains), :mod:`.die` (a die of devices).
 """
 
 from .device import Memristor

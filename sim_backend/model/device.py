@@ -19,9 +19,11 @@ from .cycles import Pattern, fast_cycles, pattern, relaxed_cycles
 from .filament import FilamentMixin
 from .measure import R_SHORT_OHM, MeasureMixin, SegmentResult, validate
 from .params import FAILURES, DeviceParams, Preset
+from .runs import free_runs
 from .wear import WearMixin
 
 PATTERN_CACHE_MAX = 8       # periodic patterns remembered per device (a run uses one or two)
+BATCH_MIN_RUNS = 8          # fewer runs than this (a sweep, a pulse, right after an event): run by run
 
 
 class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
@@ -41,6 +43,7 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         self._c = 1e-6              # compliance of the segment being applied (sizes a stuck-ON filament)
         self._g_last = G_ON_THR_S   # bridge at the end of the last SET: OFF again below 30 % of it
         self.vectorized = True      # False: segment by segment (the reference the fast paths are tested against)
+        self.batch_runs = True      # False: apply_segments run by run (the reference of runs.free_runs)
         self._patterns: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, Pattern | None]] = {}
 
     # ---------------------------------------------------------------- public helpers
@@ -159,22 +162,52 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
 
     # ---------------------------------------------------------------- evolution by runs of one kind
     def _evolve(self, v: np.ndarray, dt: np.ndarray, icc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bridge + filament and leakage at each segment end, run by run (a run: one kind — V ≤ −v_reset,
+        below v_th, ≥ v_th — and one compliance). Stretches of runs without a switching event on a device
+        without a drift filament go through :func:`runs.free_runs` (``batch_runs``), the rest run by run."""
         p = self.p
         kind = np.where(v <= -p.v_reset_v, -1, np.where(v >= p.v_th_v, 1, 0))
         edge = np.flatnonzero((kind[1:] != kind[:-1]) | (icc[1:] != icc[:-1])) + 1
+        starts, ends = np.r_[0, edge], np.r_[edge, v.size]
         g_out, goff_out = np.empty(v.size), np.empty(v.size)
-        for a, b in zip(np.r_[0, edge].tolist(), np.r_[edge, v.size].tolist()):
-            kd, c = int(kind[a]), float(icc[a])
-            if kd == 1 and p.has_ag and self.failed != "stuck_off":   # (a failure inside this call stops growth)
-                g_out[a:b], goff_out[a:b] = self._run_grow(v[a:b], dt[a:b], c)
-                continue
-            if kd == -1 and self._can_reset(c):
-                g_out[a:b] = self._reset(v[a:b], dt[a:b])
-            else:
-                g_out[a:b] = self._relax(dt[a:b])
-            goff_out[a:b] = self.g_off_eff
+        n_runs = starts.size
+        if not (self.batch_runs and self.vectorized) or n_runs < BATCH_MIN_RUNS:
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                self._one_run(int(kind[a]), v, dt, float(icc[a]), a, b, g_out, goff_out)
+            return g_out, goff_out
+        # windows of runs for free_runs: twice as long after a window without an event, about as long as the
+        # last stretch after one; a stretch shorter than BATCH_MIN_RUNS (an event every few runs, as in a
+        # tiled endurance list) costs more batched than run by run: the next try waits twice as long
+        r, window, wait, skip = 0, n_runs, 0, 0
+        while r < n_runs:
+            if skip == 0 and self.gd_p <= 0.0:
+                e = min(r + window, n_runs)
+                grow = (kind[starts[r:e]] == 1) & (p.has_ag and self.failed != "stuck_off")
+                m = free_runs(self, v, dt, icc, grow, starts[r:e], ends[r:e], g_out, goff_out)
+                r += m
+                if r == e:
+                    window *= 2
+                    continue
+                window = max(2 * m, BATCH_MIN_RUNS)
+                wait = skip = 0 if m >= BATCH_MIN_RUNS else max(2 * wait, BATCH_MIN_RUNS)
+            elif skip:
+                skip -= 1
+            a, b = int(starts[r]), int(ends[r])
+            self._one_run(int(kind[a]), v, dt, float(icc[a]), a, b, g_out, goff_out)
+            r += 1
         return g_out, goff_out
 
+    def _one_run(self, kd: int, v: np.ndarray, dt: np.ndarray, c: float, a: int, b: int,
+                 g_out: np.ndarray, goff_out: np.ndarray) -> None:
+        """Segments a…b−1, one run of kind ``kd`` at compliance ``c`` (the reference of :func:`runs.free_runs`)."""
+        if kd == 1 and self.p.has_ag and self.failed != "stuck_off":   # (a failure inside this call stops growth)
+            g_out[a:b], goff_out[a:b] = self._run_grow(v[a:b], dt[a:b], c)
+            return
+        if kd == -1 and self._can_reset(c):
+            g_out[a:b] = self._reset(v[a:b], dt[a:b])
+        else:
+            g_out[a:b] = self._relax(dt[a:b])
+        goff_out[a:b] = self.g_off_eff
 
 def _jsonable(x):
     if isinstance(x, dict):

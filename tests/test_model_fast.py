@@ -1,0 +1,94 @@
+"""The batched runs of ``Memristor.apply_segments`` (sim_backend/model/runs.py) against the run-by-run loop.
+
+The spike-train campaign's lists (protocols/spike_train.py: 0 V rests, 1 V / 20 ms spikes, −0.5 V reads at
+1 µA on a 1/600 s grid) go through ``runs.free_runs``; ``batch_runs = False`` is the reference (one
+``_relax``/``_run_grow`` per run, the code the batched path replaced). Both must give the same currents,
+voltages and compliance flags (≤ 1e-12 relative), the same generator position and the same state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labrc.engine.messages import ListSweep
+from protocols import SpikeTrain
+from sim_backend.model import Die, runs
+
+N_LISTS = 2      # lists per device (6 patterns each)
+
+
+def campaign_lists(device: int, spike_v: float) -> list[np.ndarray]:
+    """The first source-voltage lists the campaign sends to ``device`` (its block plans, not re-written)."""
+    proto = SpikeTrain.from_options(None, {"campaign": "true", "cycles": "12", "devices": "3",
+                                           "spike_v": str(spike_v)})
+    out = []
+    for spec in [b for b in proto.blocks() if b[0] == device][:N_LISTS]:
+        plan = proto.block(spec, {})
+        msg = next(plan)
+        while not isinstance(msg, ListSweep):
+            msg = next(plan)
+        plan.close()
+        out.append(msg.voltages_v)
+    return out
+
+
+def _apply(preset: str, k: int, waves: list[np.ndarray], batch: bool, worn: str | None):
+    dev = Die(3, preset, seed=0).device(k)
+    dev.batch_runs = batch
+    if worn == "97%":
+        dev.set_state({**dev.get_state(), "n_vol": int(0.97 * dev.params["n_fail_vol"])})
+    elif worn == "failing":           # wears out (stuck OFF) inside the first list
+        dev.set_state({**dev.get_state(), "n_vol": dev.params["n_fail_vol"] - 20})
+    dt = 1 / 600
+    return [dev.apply_segments(w, np.full(w.size, dt), 1e-6) for w in waves], dev
+
+
+@pytest.mark.parametrize("preset,spike_v,worn", [
+    ("OGB-Ag", 1.0, None),        # the campaign: no spike reaches compliance, every list in one batch
+    ("OGB-Ag", 1.0, "97%"),       # the same near the end of life (wear: slower growth, leakier HRS)
+    ("OGB-Ag", 1.5, None),        # spikes that switch: c2c draws, counts and creep between the batches
+    ("OGB-Ag", 1.5, "failing"),   # the volatile wear-out inside a list: spikes stop growing the bridge
+    ("DDAB-Ag", 1.0, None),       # falls non-volatile (stuck ON, a drift filament): run by run from there
+])
+def test_campaign_lists_batched_equal_the_run_by_run_loop(preset, spike_v, worn, monkeypatch):
+    calls = []
+    free_runs = runs.free_runs
+    monkeypatch.setattr("sim_backend.model.device.free_runs", lambda *a: calls.append(1) or free_runs(*a))
+    for k in range(3):
+        waves = campaign_lists(k, spike_v)
+        assert all(w.size == 3960 for w in waves)
+        (ra, a), (rb, b) = _apply(preset, k, waves, True, worn), _apply(preset, k, waves, False, worn)
+        for x, y in zip(ra, rb):
+            for f in ("i_a", "v_dev_v"):
+                assert np.allclose(getattr(x, f), getattr(y, f), rtol=1e-12, atol=0), (k, f)
+            assert np.array_equal(x.compliance, y.compliance)
+        sa, sb = a.get_state(), b.get_state()
+        assert sa.pop("rng") == sb.pop("rng")
+        for key in sa:
+            assert sa[key] == pytest.approx(sb[key], rel=1e-12, abs=0) if isinstance(sa[key], float) \
+                else sa[key] == sb[key], (k, key)
+        if spike_v > 1.0:
+            assert a.cycle_counts["volatile"] > (0 if worn is None else 19)
+        if worn == "failing":
+            assert a.failed == "stuck_off"
+        if preset == "DDAB-Ag":
+            assert a.failed == "stuck_on" and a.gd_p > 0
+    assert calls                   # the batched path was taken
+
+
+def test_within_run_sums_are_numpys_own():
+    """seg_cumsum and run_sums give np.cumsum / ndarray.sum of each run bit for bit: runs of one value (the
+    prefix tables), of other values and of many distinct values (np.cumsum per run)."""
+    rng = np.random.default_rng(5)
+    ln = rng.integers(1, 40, 300)
+    st = np.r_[0, np.cumsum(ln)[:-1]]
+    for n_values in (2, 5, 50):
+        vals = rng.random(n_values)[rng.integers(0, n_values, ln.size)]
+        x = np.repeat(vals, ln)
+        x[st[::7]] *= 1.5                     # every seventh run is not of one value
+        want = rng.random(ln.size) < 0.5
+        cs, sums = runs.seg_cumsum(x, st, ln), runs.run_sums(x, st, ln, want)
+        for i, (a, n) in enumerate(zip(st.tolist(), ln.tolist())):
+            assert np.array_equal(cs[a:a + n], np.cumsum(x[a:a + n]))
+            assert sums[i] == (x[a:a + n].sum() if want[i] else 0.0)
