@@ -156,8 +156,10 @@ def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 
 def test_on_a_terminal_the_bar_counts_cycles_shows_on_off_and_its_last_line_stays(station):
-    code, out = _on_a_terminal(["run", "volatile-endurance", "--cycles", "100000", "--set", "data.compact=false"],
-                               station)
+    # the bar appears after 1 s (tqdm delay): the simulator keeps each test busy for 3e-4 of its instrument
+    # time (100,000 cycles x 49 ms = 4,900 s -> >= 1.5 s on any machine), so the run lasts long enough
+    code, out = _on_a_terminal(["run", "volatile-endurance", "--cycles", "100000", "--set", "data.compact=false",
+                                "--set", "sim.realtime_factor=0.0003"], station)
     assert code == 0, out
     assert "cycles/s" in out and "pt/s" not in out
     assert re.search(r"ON/OFF [\d.e+]+, failing \d+", out), out[-2000:]
