@@ -12,38 +12,51 @@ import numpy as np
 _HEXD = np.frombuffer(b"0123456789ABCDEF", np.uint8)
 
 
+# 10**k for every exponent fmt_fixed can meet, computed by the same np.power as before (bit-identical scale)
+_POW10_MIN = -340
+_POW10 = np.power(10.0, np.arange(_POW10_MIN, 341, dtype=np.int64).astype(np.float64))
+
+
 def fmt_fixed(x: np.ndarray, sig: int) -> np.ndarray:
     """Vectorized ``%+.{sig-1}e``-style text as a (n, sig + 6) uint8 matrix (e.g. ``+1.234567e-06``)."""
     x = np.asarray(x, dtype=np.float64)
-    n = x.size
+    out = np.empty((x.size, sig + 6), np.uint8)
+    fixed_into(out, 0, x, sig, ord("e"))
+    return out
+
+
+def fixed_into(out: np.ndarray, col: int, x: np.ndarray, sig: int, e_char: int) -> None:
+    """Write ``±D.DDDDDD<e_char>±EE`` (``sig`` digits) of every value into ``out[:, col:col + sig + 6]``.
+
+    One pass of whole-column numpy operations: the exponent from log10, the mantissa rounded to
+    ``sig`` digits (a rounding that carries into the next decade, or a log10 one below, corrected), the
+    digits by integer division. The same bytes as ``%+.{sig-1}e`` for finite values with |x| < 1e100."""
     a = np.abs(x)
     nz = a > 0
-    e = np.zeros(n, np.int64)
-    e[nz] = np.floor(np.log10(a[nz])).astype(np.int64)
-    scale = sig - 1 - e
-    m = np.rint(a * np.power(10.0, scale.astype(np.float64)))
+    with np.errstate(divide="ignore"):
+        e = np.where(nz, np.floor(np.log10(a)), 0.0).astype(np.int64)
+    m = np.rint(a * _POW10[sig - 1 - e - _POW10_MIN])
     hi = m >= 10.0 ** sig
-    e[hi] += 1
-    m[hi] = np.rint(m[hi] / 10.0)
+    if hi.any():
+        e[hi] += 1
+        m[hi] = np.rint(m[hi] / 10.0)
     lo = nz & (m < 10.0 ** (sig - 1))
-    e[lo] -= 1
-    m[lo] = np.rint(a[lo] * np.power(10.0, (sig - 1 - e[lo]).astype(np.float64)))
-    e = np.clip(e, -99, 99)
+    if lo.any():
+        e[lo] -= 1
+        m[lo] = np.rint(a[lo] * _POW10[sig - 1 - e[lo] - _POW10_MIN])
+    np.clip(e, -99, 99, out=e)
     mi = m.astype(np.int64)
-    w = sig + 6
-    out = np.empty((n, w), np.uint8)
-    out[:, 0] = np.where(x < 0, ord("-"), ord("+"))
+    out[:, col] = np.where(x < 0, 45, 43)                       # '-' / '+'
     p = 10 ** np.arange(sig - 1, -1, -1, dtype=np.int64)
     digs = (mi[:, None] // p[None, :]) % 10 + 48
-    out[:, 1] = digs[:, 0]
-    out[:, 2] = ord(".")
-    out[:, 3:2 + sig] = digs[:, 1:]
-    out[:, 2 + sig] = ord("e")
-    out[:, 3 + sig] = np.where(e < 0, ord("-"), ord("+"))
+    out[:, col + 1] = digs[:, 0]
+    out[:, col + 2] = 46                                         # '.'
+    out[:, col + 3:col + 2 + sig] = digs[:, 1:]
+    out[:, col + 2 + sig] = e_char
+    out[:, col + 3 + sig] = np.where(e < 0, 45, 43)
     ae = np.abs(e)
-    out[:, 4 + sig] = ae // 10 + 48
-    out[:, 5 + sig] = ae % 10 + 48
-    return out
+    out[:, col + 4 + sig] = ae // 10 + 48
+    out[:, col + 5 + sig] = ae % 10 + 48
 
 
 def fmt_status(words: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import KxciFault
 from .pmu_errors import PMU_ERROR_TEXT
-from .pmu_format import fmt_fixed
+from .pmu_format import fixed_into
 
 # error codes (KXCI-E p. 2-12, 2-13)
 E_ARGUMENT, E_COMMAND, E_SETUP, E_PAGE, E_NOT_MAPPED, E_UNSUPPORTED = -993, -992, -991, -989, -988, -986
@@ -73,10 +73,15 @@ def sci_list(values: np.ndarray, digits: int = 7, letters: np.ndarray | None = N
         body = (("%+." + str(max(digits - 1, 2)) + "E,") * n) % tuple(v.tolist())
         rows = np.frombuffer(body.encode("ascii"), dtype=np.uint8).reshape(n, -1)
     else:
-        # the same 7-significant-digit matrix as :PMU:DATA:GET (pmu_format.fmt_fixed), with DO's ``E``
-        rows = fmt_fixed(v, 7)
-        rows[:, 9] = ord("E")
-        rows = np.hstack([rows, np.full((n, 1), ord(","), np.uint8)])
+        # the same 7-significant-digit text as :PMU:DATA:GET (pmu_format.fixed_into), with DO's ``E``,
+        # written into one matrix: [letter] number comma
+        lead = 0 if letters is None else 1
+        rows = np.empty((n, lead + 14), np.uint8)
+        fixed_into(rows, lead, v, 7, ord("E"))
+        rows[:, -1] = ord(",")
+        if letters is not None:
+            rows[:, 0] = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8)
+        return rows.tobytes()[:-1].decode("ascii")
     if letters is not None:
         lead = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8).reshape(n, 1)
         rows = np.hstack([lead, rows])
