@@ -14,7 +14,8 @@ _HEXD = np.frombuffer(b"0123456789ABCDEF", np.uint8)
 
 # 10**k for every exponent fmt_fixed can meet, computed by the same np.power as before (bit-identical scale)
 _POW10_MIN = -340
-_POW10 = np.power(10.0, np.arange(_POW10_MIN, 341, dtype=np.int64).astype(np.float64))
+with np.errstate(over="ignore"):     # 10**309 and above are inf, as np.power gave them per call
+    _POW10 = np.power(10.0, np.arange(_POW10_MIN, 341, dtype=np.int64).astype(np.float64))
 
 
 def fmt_fixed(x: np.ndarray, sig: int) -> np.ndarray:
