@@ -3,7 +3,8 @@ generator), the bit-exact snapshot of that state, and the entry points that driv
 
 The physics is split by job: :mod:`.bridge` (diffusive bridge), :mod:`.filament` (drift filament),
 :mod:`.wear` (switching events, counters, degradation), :mod:`.measure` (compliance clamp, read noise),
-:mod:`.cycles` (periodic patterns vectorized over cycles), :mod:`.chain` (the chain solver)."""
+:mod:`.cycles` (periodic patterns vectorized over cycles), :mod:`.runs` (a list's runs between switching
+events at once), :mod:`.chain` (the chain solver)."""
 
 from __future__ import annotations
 

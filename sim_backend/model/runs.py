@@ -18,7 +18,16 @@ per value (a sequential sum of equal values is the same whatever its start), oth
 ``np.cumsum``; per-run sums of dt (``_run_grow``'s age) from ``ndarray.sum`` of the same length and value.
 So the results equal the run-by-run loop bit for bit wherever numpy's ``exp`` gives the same value for the
 same operand in any position of an array (tests/test_model_fast.py compares both paths on campaign lists,
-fresh, worn and switching, to 1e-12; measured: identical).
+fresh, worn and switching, to 1e-12; measured: identical, and a 4-device campaign's run file — node_i/v/g,
+trace, node_comp, t — identical to the one written before this path, at 1 V and at 1.5 V spikes).
+
+Left run by run: a device with a drift filament (gd_p > 0: its conductance drifts with age inside a run)
+and lists of fewer than ``device.BATCH_MIN_RUNS`` runs (sweeps, single pulses). A list with an event every
+few runs (a tiled endurance pattern) backs off to run by run (``Memristor._evolve``).
+
+Measured on this 2-core machine (benchmarks/bench_model.py, load average ≈ 3.8 from other jobs): a campaign
+list 0.44 ms at best, was 4.6 ms (the campaign's 3,325 lists: ≈ 1.5 s of model, was ≈ 15 s);
+benchmarks/bench_spike_campaign.py end to end 43.7 / 46.2 s before, 27.4 / 29.1 s after (load ≈ 0.3–2).
 """
 
 from __future__ import annotations
