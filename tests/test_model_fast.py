@@ -92,3 +92,21 @@ def test_within_run_sums_are_numpys_own():
         for i, (a, n) in enumerate(zip(st.tolist(), ln.tolist())):
             assert np.array_equal(cs[a:a + n], np.cumsum(x[a:a + n]))
             assert sums[i] == (x[a:a + n].sum() if want[i] else 0.0)
+
+
+def test_triangle_pulses_that_switch_at_their_peak_equal_the_run_by_run_loop():
+    """Triangular 0 → 2 → 0 V pulses at 1 µA: inside a growth run V rises and falls, so a run can reach
+    compliance at its peak and leave it before its end (the batch must see the hit inside the run), and
+    every growth run has its own values (no prefix table)."""
+    tri = np.r_[np.linspace(0.0, 2.0, 9), np.linspace(2.0, 0.0, 9)[1:], np.zeros(12)]
+    v, dt = np.tile(tri, 30), np.full(tri.size * 30, 1e-3)
+    out = []
+    for batch in (True, False):
+        dev = Die(2, seed=4).device(1)
+        dev.batch_runs = batch
+        out.append(([dev.apply_segments(v, dt, 1e-6) for _ in range(2)], dev.get_state()))
+    (ra, sa), (rb, sb) = out
+    assert any(r.compliance.any() for r in ra) and sa["n_vol"] > 0
+    for x, y in zip(ra, rb):
+        assert np.allclose(x.i_a, y.i_a, rtol=1e-12, atol=0) and np.array_equal(x.compliance, y.compliance)
+    assert sa == sb
