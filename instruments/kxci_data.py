@@ -113,6 +113,8 @@ INVALID_SENTINEL = 1e37  # |x| >= 1e37 (and the LPT 1e22) mark overflow / unmapp
 
 
 _STRIP_LETTERS = str.maketrans("", "", _LETTERS + " ")
+_IS_LETTER = np.zeros(256, bool)
+_IS_LETTER[[ord(c) for c in _LETTERS]] = True
 _LETTER_RE = re.compile(r"(?:^|,)\s*([A-Z]?)")
 
 
@@ -166,9 +168,9 @@ def _parse_fixed_width(text: str) -> tuple[np.ndarray, np.ndarray] | None:
         ex = np.where(body[:, 10] == ord("-"), -ex, ex)
         values = (d @ _SCALE) * _POW10[ex + 300] * np.where(body[:, 0] == ord("-"), -1.0, 1.0)
         if lettered:
-            status = rows[:, 0].astype(np.uint32).view("<U1")
-            if not np.all(np.isin(status, list(_LETTERS))):
+            if not _IS_LETTER[rows[:, 0]].all():
                 continue
+            status = rows[:, 0].astype(np.uint32).view("<U1")
         else:
             status = np.full(n, "N", "<U1")
         values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
