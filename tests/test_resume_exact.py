@@ -27,16 +27,18 @@ TOML = '[data]\ndir = "runs"\nflush_interval_s = 0.05\n'
 
 # protocol, its arguments, the stream polled for the kill point, rows of that stream in a whole run,
 # and the range of the kill target as (first rows, last rows): from the end of the first block to well
-# before the end, so the process is always still running when SIGKILL arrives.
+# before the end, so the process is always still running when SIGKILL arrives. The runs are ~5x longer than
+# the kill range (1.5-3 s of work after it on a quiet machine): the engine made the earlier sizes finish in
+# ~0.3 s, and a loaded machine's row poller then saw the last row before the kill (CI, 2026-12-02).
 CASES = {
-    "iv-sweep": (["iv-sweep", "--param", "repeats=40", "--param", "step_v=0.01"], "points", 401, 8000),
-    "volatile-endurance": (["volatile-endurance", "--cycles", "20000"], "cycles", 8, 9000),
-    "nonvolatile-endurance": (["nonvolatile-endurance", "--cycles", "300", "--param", "burst_s=0.4"],
+    "iv-sweep": (["iv-sweep", "--param", "repeats=200", "--param", "step_v=0.01"], "points", 401, 8000),
+    "volatile-endurance": (["volatile-endurance", "--cycles", "100000"], "cycles", 8, 9000),
+    "nonvolatile-endurance": (["nonvolatile-endurance", "--cycles", "1000", "--param", "burst_s=0.4"],
                               "cycles", 8, 150),
-    "icc-set": (["icc-set", "--param", "repeats=12", "--param", "n_levels=4"], "levels", 4, 24),
-    "retention": (["retention", "--param", "n_reads=40"], "reads", 1, 20),
-    "reconfigure": (["reconfigure", "--param", "n_volatile=20"], "steps", 1, 20),
-    "spike-train": (["spike-train", "--param", "cycles=12"], "patterns", 6, 24),
+    "icc-set": (["icc-set", "--param", "repeats=60", "--param", "n_levels=4"], "levels", 4, 24),
+    "retention": (["retention", "--param", "n_reads=200"], "reads", 1, 20),
+    "reconfigure": (["reconfigure", "--param", "n_volatile=100"], "steps", 1, 20),
+    "spike-train": (["spike-train", "--param", "cycles=60"], "patterns", 6, 24),
     "volatile-relaxation": (["volatile-relaxation", "--param", "devices=25", "--param", "decay_s=3"], "decays", 1, 12),
 }
 
@@ -179,7 +181,8 @@ def test_a_death_between_the_detail_and_cycles_appends_of_a_block_resumes_exactl
     assert p.returncode == 137, p.stdout + p.stderr
     path = run_file(tmp_path)
     rows = recover(path.parent)          # from the journal, as resume does first (the file may lag behind)
-    due = int(np.searchsorted(detail_cycles(20000, 200), rows["cycles"]))
+    n_cycles = int(args[args.index("--cycles") + 1])
+    due = int(np.searchsorted(detail_cycles(n_cycles, 200), rows["cycles"]))
     n_detail = rows["detail"]
     assert n_detail > due, "the detail rows of the unfinished block are not on disk: the case was not made"
     p = labrc(tmp_path, "resume", str(path.parent), "--no-progress")
