@@ -19,19 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from instruments.keithley4200 import Keithley4200, SweepResult
-from instruments.limits import INTEGRATION_PLC
 
 from .config import Config, ConfigError, check_wiring, connect_error
 from .engine.messages import ListSweep
 
 __all__ = ["HardwareStation", "PlanningStation", "SimStation", "Station", "StationError", "connect"]
 
-LINE_FREQUENCY_WORST_HZ = 50.0      # a PLC lasts longest at 50 Hz: the planning ETA is an upper bound
-
 
 class StationError(ValueError):
-    """A message the station cannot carry out (e.g. a device the probes cannot reach); raised before
-    any voltage when the engine checks the plan's needs, so one line and exit 2."""
+    """A message the station cannot carry out (e.g. a device the probes cannot reach). The plan's needs are
+    checked before any voltage (labrc.planning.check_station, ParameterError, exit 2); this is the station's
+    own refusal during a run, which then ends ``failed`` with the safe shutdown."""
 
 
 class Station:
@@ -156,8 +154,7 @@ class PlanningStation(Station):
     def list_sweep(self, msg: ListSweep, stop: Callable[[], bool]) -> SweepResult:
         out = super().list_sweep(msg, lambda: False)
         self.n_sweeps += 1
-        plc_s = INTEGRATION_PLC[msg.integration] / LINE_FREQUENCY_WORST_HZ
-        self.instrument_s += msg.hold_s + len(msg.voltages_v) * (msg.delay_s + plc_s)
+        self.instrument_s += msg.nominal_s          # a PLC at 50 Hz: the planning ETA is an upper bound
         return out
 
     def wait(self, duration_s: float, stop: Callable[[], bool]) -> None:

@@ -26,18 +26,21 @@ def _values(rr: list[dict], key: str) -> np.ndarray:
     return np.array([value(r, key) for r in rr], dtype=np.float64)
 
 
+def _set_voltage_row(iv: list[dict], v_set: np.ndarray, target: str, how: str) -> Row:
+    """The paper's "SET below 1 V" on the p90 of the die, from the iv-sweep runs ``iv`` (both modes)."""
+    _, _, hi = pct(v_set)
+    return Row(target, "< 1 V", hi, "V", "< 1 V", bool(hi < 1.0 and np.isfinite(v_set).all()),
+               f"{how}; {len(iv)} devices: {spread_text(v_set, 'V')}; {runs_note(iv)}", tolerance_source="paper")
+
+
 def volatile_rows(results: list[dict]) -> list[Row]:
     """SET voltage, ON/OFF, relaxation, memory and reverse bias of the volatile (1 µA) mode."""
     rows = []
     iv = tagged(results, "iv_vol")
-    per = f"{len(iv)} devices"
     v_set = _values(iv, "set_v")
-    m, lo, hi = pct(v_set)
-    rows.append(Row("volatile SET voltage, p90 of die (Icc 1 µA)", "< 1 V", hi, "V", "< 1 V",
-                    bool(hi < 1.0 and np.isfinite(v_set).all()),
-                    f"iv-sweep preset volatile (0→2→0 V at 1 µA); SET = its summary's set_v (first point of the up "
-                    f"branch at ≥ half the peak current); {per}: {spread_text(v_set, 'V')}; {runs_note(iv)}",
-                    tolerance_source="paper"))
+    rows.append(_set_voltage_row(iv, v_set, "volatile SET voltage, p90 of die (Icc 1 µA)",
+                                 "iv-sweep preset volatile (0→2→0 V at 1 µA); SET = its summary's set_v (first point "
+                                 "of the up branch at ≥ half the peak current)"))
     ev = tagged(results, "end_vol")
     cyc = [stream(r, "cycles") for r in ev]
     onoff = np.concatenate([c["on_off"] for c in cyc]) if cyc else np.empty(0)
@@ -90,11 +93,9 @@ def nonvolatile_rows(results: list[dict]) -> list[Row]:
     iv = tagged(results, "iv_nv")
     per = f"{len(iv)} devices"
     v_nv = _values(iv, "set_v")
-    m, lo, hi = pct(v_nv)
-    rows.append(Row("non-volatile SET voltage, p90 of die (Icc 1 mA)", "< 1 V", hi, "V", "< 1 V",
-                    bool(hi < 1.0 and np.isfinite(v_nv).all()),
-                    f"iv-sweep preset nonvolatile (0→5→0 V at 1 mA, 0→−7→0 V at 10 mA); SET = set_v of its summary; "
-                    f"{per}: {spread_text(v_nv, 'V')}; {runs_note(iv)}", tolerance_source="paper"))
+    rows.append(_set_voltage_row(iv, v_nv, "non-volatile SET voltage, p90 of die (Icc 1 mA)",
+                                 "iv-sweep preset nonvolatile (0→5→0 V at 1 mA, 0→−7→0 V at 10 mA); SET = set_v of "
+                                 "its summary"))
     v_rs = _values(iv, "reset_v")
     m, lo, hi = pct(v_rs)
     rows.append(Row("non-volatile RESET voltage, median", "negative (sweep to −7 V)", m, "V",

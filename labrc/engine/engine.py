@@ -26,15 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from instruments.limits import INTEGRATION_PLC
-
 from .checkpoint import Cursor
 from .checkpoint import write as write_checkpoint
 from .messages import DeviceFailed, Emit, ListSweep, Log, SelectDevice, Sweep, Wait
 
 __all__ = ["BlockStopped", "EngineResult", "PlanSink", "RunEngine", "StoreSink"]
-
-LINE_FREQUENCY_WORST_HZ = 50.0
 
 
 class BlockStopped(Exception):
@@ -202,10 +198,8 @@ class RunEngine:
     def _sweep(self, msg: ListSweep) -> Sweep:
         t0, wall = self.clock_s, time.time()
         r = self.station.list_sweep(msg, self.stop)
-        n = len(r.v_set_v)
-        nominal = msg.hold_s + n * (msg.delay_s + INTEGRATION_PLC[msg.integration] / LINE_FREQUENCY_WORST_HZ)
-        last = float(r.t_s[-1]) if n and "T" in msg.fetch else math.nan
-        self.clock_s = t0 + (last if math.isfinite(last) else nominal)
+        last = float(r.t_s[-1]) if len(r.v_set_v) and "T" in msg.fetch else math.nan
+        self.clock_s = t0 + (last if math.isfinite(last) else msg.nominal_s)
         return Sweep(r.v_set_v, r.v_meas_v, r.i_meas_a, t0 + r.t_s, r.status, t0, self.clock_s, wall)
 
     # -- numbering ---------------------------------------------------------------------------------

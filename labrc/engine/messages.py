@@ -7,7 +7,7 @@ before every message, ``seq``, the run clock, checkpoints and resume, progress, 
 state and the final status. So a plan holds no stop, resume or sequence bookkeeping — and the same
 plan against the planning station is the dry run, with the exact command count.
 
-This module imports numpy only, so protocols and the store can import it without a cycle.
+This module imports numpy and instruments.limits only, so protocols and the store can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 import numpy as np
+
+from instruments.limits import integration_time_s
 
 __all__ = ["BlockPlan", "DeviceFailed", "Emit", "ListSweep", "Log", "Message", "SelectDevice", "Sweep", "Wait"]
 
@@ -36,6 +38,12 @@ class ListSweep:
     hold_s: float = 0.0
     integration: int = 1
     fetch: tuple[str, ...] = ("I", "V", "T")
+
+    @property
+    def nominal_s(self) -> float:
+        """Instrument time the list takes by its settings: hold + every point's delay and integration at the
+        worst-case 50 Hz mains (an upper bound; the run clock uses the measured time when ``T`` is fetched)."""
+        return self.hold_s + len(self.voltages_v) * (self.delay_s + integration_time_s(self.integration))
 
 
 @dataclass(frozen=True)
