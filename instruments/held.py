@@ -105,8 +105,9 @@ class DryRun:
         self._reply_for(command)            # refuse an unknown query at once, before it is counted
         self.commands.append(command)
         self._last = command
-        if command.startswith(("VL", "IL")):
-            self._n_points = command.count(",") - 2
+        body = command[3:] if command.startswith("SS ") else command     # the page and VL in one message
+        if body.startswith(("VL", "IL")):
+            self._n_points = body.count(",") - 2
 
     def read(self) -> str:
         self.n_replies += 1

@@ -3,9 +3,11 @@
 A mixin of :class:`instruments.keithley4200.Keithley4200`. The first sweep (and every sweep after the
 held state ended, :mod:`instruments.held`) sends the full setup of the reference's worked sequence
 (§2.8): ``BC``, ``:ERROR:LAST:CLEAR``, ``IT``, ``DE`` + ``CH``…, ``SS`` + ``VL``/``VC``/``HT``/``DT``,
-``SM`` + ``DM2``/``LI``, ``MD``. A later sweep whose channels are unchanged sends ``SS``, its ``VL``
-list, whatever else of ``IT``/``HT``/``DT``/``SM`` differs, and ``MD``. Every sweep then sends the
-error check, ``ME1``, the completion poll and the ``DO`` data requests.
+``SM`` + ``DM2``/``LI``, one command per message. A later sweep whose channels are unchanged sends
+``SS`` with its ``VL`` list and whatever else of ``IT``/``HT``/``DT``/``SM`` differs, a page selection
+in one message with the page's first command (``SS VL1, …``; :func:`_with_pages`). Every sweep then
+sends the error check, ``MD ME1``, the completion poll and the ``DO`` data requests, so a list-only
+burst is five messages: ``SS VL…``, ``SP``, ``MD ME1``, ``SP``, ``DO 'I1'``.
 
 The error check before ``ME1`` (one ``SP`` on Ethernet, a serial poll on GPIB) is kept on purpose: a
 list the instrument refused sets B1 (§1.6) but leaves the list it holds from the previous burst, and
@@ -49,6 +51,30 @@ from .limits import (
 __all__ = ["FETCH_ALL", "ListSweep"]
 
 FETCH_ALL = ("I", "V", "T")
+
+
+_PAGES = frozenset({"DE", "SS", "SM", "MD"})
+
+
+def _with_pages(cmds: list[str]) -> list[str]:
+    """Each page selection sent in one message with the page's first command: ``SS VL1, …``, ``DE CH1, …``.
+
+    The manual's own form (``SS VR1,0,1,0.05,50E-3``, KXCI-E p. 5-44/45; reference §1.5): one message,
+    the page then its command, answered by one ``ACK`` (PyMeasure's hardware-tested driver sends
+    ``US;DV1,…`` and checks one ``ACK``). The instrument executes the same commands in the same order
+    as when they come one per message; only the round trips are fewer (a list-only burst: 5, not 7).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(cmds):
+        c = cmds[i]
+        if c in _PAGES and i + 1 < len(cmds) and cmds[i + 1] not in _PAGES:
+            out.append(f"{c} {cmds[i + 1]}")
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -174,6 +200,7 @@ class ListSweep:
         want, held = self._wanted(s), self.held
         vl = f"VL{s.smu}, 1, {fmt_num(s.icc_a, 'icc_a')}, {self._list_text(s.v)}"
         if held is None or held.channels != want.channels:
+            # the reference's worked sequence (§2.8), one command per message: sent once per held state
             cmds = ["BC", ":ERROR:LAST:CLEAR", want.integration, "DE", *want.channels, "SS", vl]
             cmds += [want.ground] if want.ground else []
             cmds += [want.hold, want.delay, "SM", *want.measure]
@@ -183,8 +210,9 @@ class ListSweep:
             cmds += [want.ground] if want.ground and held.ground != want.ground else []
             cmds += [c for c, h in ((want.hold, held.hold), (want.delay, held.delay)) if c != h]
             cmds += ["SM", *want.measure] if held.measure != want.measure else []
-        steps = [("set", c) for c in cmds + ["MD"]]
-        steps += [("check", "SP"), ("run", "ME1"), ("poll", "SP"), ("data", f"DO 'I{s.smu}'")]
+            cmds = _with_pages(cmds)
+        steps = [("set", c) for c in cmds]
+        steps += [("check", "SP"), ("run", "MD ME1"), ("poll", "SP"), ("data", f"DO 'I{s.smu}'")]
         steps += [("data", f"DO 'V{s.smu}'")] if "V" in s.fetch else []
         steps += [("data", f"DO 'CH{s.smu}T'")] if "T" in s.fetch else []
         return steps, want

@@ -77,15 +77,15 @@ def test_plan_and_dry_run_are_what_the_next_sweep_sends_in_every_state():
             _sweep(k, kw)
         assert rec.commands == plan, name
         if kind == "error":                       # refused at the check before ME1: the test never ran
-            assert wire[i] == plan[:plan.index("ME1")] + [":ERROR:LAST:GET"], name
+            assert wire[i] == plan[:plan.index("MD ME1")] + [":ERROR:LAST:GET"], name
         else:
             assert wire[i] == plan and rec.n_commands == len(wire[i]), name
         k.adapter.close()
     kinds = {kind: len(wire[i]) for i, (_, _, kind) in enumerate(STEPS) if kind != "error"}
-    assert wire[1] == ["SS", "VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "MD", "SP", "ME1", "SP", "DO 'I1'", "DO 'V1'"]
+    assert wire[1] == ["SS VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "SP", "MD ME1", "SP", "DO 'I1'", "DO 'V1'"]
     assert wire[3][:1] == ["IT1"] and "DT 0.002" in wire[3] and "BC" not in wire[3]
     assert wire[5][:2] == ["BC", ":ERROR:LAST:CLEAR"]
-    assert kinds == {"full": 22, "list": 8, "delta": 10}
+    assert kinds == {"full": 21, "list": 6, "delta": 8}
 
 
 def test_one_dry_run_block_counts_a_sequence_like_its_transcript():
@@ -108,7 +108,7 @@ def test_one_dry_run_block_counts_a_sequence_like_its_transcript():
 def test_gpib_plan_has_no_sp_and_matches_the_wire():
     wire = _run_recorded(SimConfig(load="resistor:1e6", faults=REFUSED_VL), resource=GPIB)
     assert all("SP" not in w for w in wire)
-    assert wire[1] == ["SS", "VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "MD", "ME1", "DO 'I1'", "DO 'V1'"]
+    assert wire[1] == ["SS VL1, 1, 0.0001, 0,0.2,0.4,0.2,0", "MD ME1", "DO 'I1'", "DO 'V1'"]
     k = make_instrument(SimConfig(load="resistor:1e6"), resource=GPIB)
     with k.dry_run() as rec:
         _sweep(k, STEPS[0][1])
@@ -171,7 +171,7 @@ def test_reading_commands_keep_the_held_setup(resistor_4200):
     k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
     _ = k.idn, k.options, k.status, k.last_error(), k.query("DO 'I1'")
     k.clear_errors()
-    assert k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2)[0] == "SS"
+    assert k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2)[0].startswith("SS VL1, ")
 
 
 def test_a_new_visa_session_ends_the_held_setup(resistor_4200):
@@ -221,7 +221,7 @@ def test_the_dry_run_validates_against_the_card_installed():
         with pytest.raises(DryRunError, match=r"\*IDN\?"):
             _ = hp.idn                                          # no invented identity
         assert rec.n_commands == n
-    assert rec.commands[8] == "VC2, 0, 0.105" and rec.n_commands == 21
+    assert rec.commands[8] == "VC2, 0, 0.105" and rec.n_commands == 20
 
 
 def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream_and_data():
@@ -254,7 +254,7 @@ def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream
             c.adopt_held(snap["held"])
         rec = c.start_transcript(TranscriptRecorder(keep_in_memory=True))
         rest[adopt] = [sweep(c, v) for v in lists[3:]]
-        assert sent_commands(rec.records)[0] == ("SS" if adopt else "BC")
+        assert sent_commands(rec.records)[0].split(" ")[0] == ("SS" if adopt else "BC")
     for w, r in zip(whole[3:], rest[True]):
         for col in ("v_meas_v", "i_meas_a", "t_s", "status"):
             assert np.array_equal(getattr(w, col), getattr(r, col)), col

@@ -34,9 +34,8 @@ def test_list_sweep_command_stream_matches_manual_syntax():
         ("VC2, 0, 0.105", "ACK"),                        # p. 5-19: VCB, value, compliance
         ("HT 0", "ACK"), ("DT 0.01", "ACK"),             # p. 5-12
         ("SM", "ACK"), ("DM2", "ACK"), ("LI 'V1','I1'", "ACK"),
-        ("MD", "ACK"),
         ("SP", "0"),                                     # conservative error check after setup
-        ("ME1", "ACK"),                                  # p. 5-27 single run
+        ("MD ME1", "ACK"),                               # p. 5-27 single run, with its page (p. 5-44/45 form)
         ("SP", "16"), ("SP", "1"),                       # busy, then data ready
         ("DO 'I1'", "N 1.0000E-09,N 500.00E-09,C 1.0000E-06"),
         ("DO 'V1'", "N 0.0000E+00,N 500.00E-03,C 950.00E-03"),
@@ -54,23 +53,23 @@ FULL_SETUP_1PLC_10MS = [
     ("BC", "ACK"), (":ERROR:LAST:CLEAR", "ACK"), ("IT2", "ACK"), ("DE", "ACK"),
     ("CH1, 'V1', 'I1', 1, 1", "ACK"), ("CH2, 'V2', 'I2', 1, 3", "ACK"), ("CH3", "ACK"), ("CH4", "ACK"),
     ("SS", "ACK"), ("VL1, 1, 1E-06, 0,0.5,1", "ACK"), ("VC2, 0, 0.105", "ACK"), ("HT 0", "ACK"),
-    ("DT 0.01", "ACK"), ("SM", "ACK"), ("DM2", "ACK"), ("LI 'V1','I1'", "ACK"), ("MD", "ACK"),
+    ("DT 0.01", "ACK"), ("SM", "ACK"), ("DM2", "ACK"), ("LI 'V1','I1'", "ACK"),
 ]
-RUN_I_ONLY = [("SP", "0"), ("ME1", "ACK"), ("SP", "1"), ("DO 'I1'", "N 1.0000E-09,N 2.0000E-09")]
+RUN_I_ONLY = [("SP", "0"), ("MD ME1", "ACK"), ("SP", "1"), ("DO 'I1'", "N 1.0000E-09,N 2.0000E-09")]
 
 
 def test_a_second_sweep_sends_only_the_list_then_only_what_changed():
-    # pages keep their setup (reference §2.1, §1.7, ME3 in §2.4): SS + VL + MD, the error check, ME1, the
-    # poll and DO; a changed delay adds DT on the SS page, a changed integration IT (modeless, §2.6)
+    # pages keep their setup (reference §2.1, §1.7, ME3 in §2.4): SS with VL, the error check, MD with ME1,
+    # the poll and DO; a changed delay adds DT on the SS page, a changed integration IT (modeless, §2.6)
     comm = [OPT, *FULL_SETUP_1PLC_10MS, *RUN_I_ONLY[:3], ("DO 'I1'", "N 0.0000E+00,N 1.0000E-09,N 2.0000E-09"),
-            ("SS", "ACK"), ("VL1, 1, 1E-06, 0.2,0.4", "ACK"), ("MD", "ACK"), *RUN_I_ONLY,
-            ("SS", "ACK"), ("VL1, 1, 2E-06, 0.2,0.4", "ACK"), ("MD", "ACK"), *RUN_I_ONLY,
-            ("IT1", "ACK"), ("SS", "ACK"), ("VL1, 1, 2E-06, 0.2,0.4", "ACK"), ("DT 0.02", "ACK"), ("MD", "ACK"),
+            ("SS VL1, 1, 1E-06, 0.2,0.4", "ACK"), *RUN_I_ONLY,
+            ("SS VL1, 1, 2E-06, 0.2,0.4", "ACK"), *RUN_I_ONLY,
+            ("IT1", "ACK"), ("SS VL1, 1, 2E-06, 0.2,0.4", "ACK"), ("DT 0.02", "ACK"),
             *RUN_I_ONLY]
     with expected_protocol(Keithley4200, comm) as k:
         k.list_sweep(1, np.array([0.0, 0.5, 1.0]), 1e-6, 0.01, ground_smu=2, fetch=("I",))
         assert k.plan_list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",)) == \
-            ["SS", "VL1, 1, 1E-06, 0.2,0.4", "MD", "SP", "ME1", "SP", "DO 'I1'"]
+            ["SS VL1, 1, 1E-06, 0.2,0.4", "SP", "MD ME1", "SP", "DO 'I1'"]
         k.list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",))
         k.list_sweep(1, np.array([0.2, 0.4]), 2e-6, 0.01, ground_smu=2, fetch=("I",))      # compliance: in VL
         r = k.list_sweep(1, np.array([0.2, 0.4]), 2e-6, 0.02, integration=1, ground_smu=2, fetch=("I",))
@@ -94,7 +93,7 @@ def test_after_bc_rst_or_user_mode_the_full_setup_is_sent_again(between):
 def test_a_list_refused_at_the_check_raises_and_never_runs():
     # B1 after the setup (p. 3-3): the instrument still holds the previous list, so ME1 must not be sent
     comm = [OPT, *FULL_SETUP_1PLC_10MS, *RUN_I_ONLY[:3], ("DO 'I1'", "N 0.0000E+00,N 1.0000E-09,N 2.0000E-09"),
-            ("SS", "ACK"), ("VL1, 1, 1E-06, 0.2,0.4", "ACK"), ("MD", "ACK"), ("SP", "66"),
+            ("SS VL1, 1, 1E-06, 0.2,0.4", "ACK"), ("SP", "66"),
             (":ERROR:LAST:GET", "KXCI argument error. (-993)")]
     with expected_protocol(Keithley4200, comm) as k:
         k.list_sweep(1, np.array([0.0, 0.5, 1.0]), 1e-6, 0.01, ground_smu=2, fetch=("I",))

@@ -75,8 +75,8 @@ def test_smu_burst_command_stream():
         ("VL1, 1, 1E-06, 0.1,2,0.1,0.1,2,0.1", "ACK"),       # p. 5-18: 2 cycles of read/write/read, Icc 1 µA
         ("VC2, 0, 0.105", "ACK"),
         ("HT 0", "ACK"), ("DT 0.005", "ACK"),                # step delay = pulse width
-        ("SM", "ACK"), ("DM2", "ACK"), ("LI 'V1','I1'", "ACK"), ("MD", "ACK"),
-        ("SP", "0"), ("ME1", "ACK"), ("SP", "1"),
+        ("SM", "ACK"), ("DM2", "ACK"), ("LI 'V1','I1'", "ACK"),
+        ("SP", "0"), ("MD ME1", "ACK"), ("SP", "1"),
         ("DO 'I1'", "N 1.0E-09,C 1.0E-06,N 9.0E-08,N 1.0E-09,C 1.0E-06,N 8.0E-08"),
         ("DO 'V1'", "N 0.1,C 0.9,N 0.1,N 0.1,C 0.8,N 0.1"),
         ("DO 'CH1T'", "0.007,0.014,0.021,0.028,0.035,0.042"),

@@ -115,12 +115,12 @@ def test_a_changed_compliance_is_caught_and_named(tmp_path, monkeypatch):
 def test_the_recordings_hold_list_only_bursts_and_a_driver_resending_the_setup_is_caught(tmp_path, monkeypatch):
     path = TRANSCRIPTS / "volatile-endurance.jsonl"
     sent = [r.text for r in load_transcript(path).records if r.dir == "w"]
-    runs = [i for i, c in enumerate(sent) if c == "ME1"]
+    runs = [i for i, c in enumerate(sent) if c == "MD ME1"]
     assert len(runs) >= 2 and sent.count("BC") == 1              # the setup once, then only the lists
-    assert sent[runs[1] - 4:runs[1]] == ["SS", sent[runs[1] - 3], "MD", "SP"] and sent[runs[1] - 3].startswith("VL")
+    assert sent[runs[1] - 1] == "SP" and sent[runs[1] - 2].startswith("SS VL1, ")    # list, check, run
     monkeypatch.setattr(Keithley4200, "held", property(lambda self: None))    # a driver that forgets the setup
     out = replay("volatile-endurance", path, tmp_path)
-    assert out.status == "failed" and "expects 'SS', the client sent 'BC'" in out.reason
+    assert out.status == "failed" and "expects 'SS VL1, " in out.reason and "the client sent 'BC'" in out.reason
 
 
 def test_a_different_parameter_is_caught_at_its_first_command(tmp_path):
