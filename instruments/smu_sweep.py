@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -98,6 +98,7 @@ class ListSweep:
     _sweeping: bool = False
     _dry: DryRun | None = None
     _vl_cache: tuple[np.ndarray, str] | None = None
+    _plan_memo: tuple | None = None
 
     # --- held state ---------------------------------------------------------------------------------
     @property
@@ -157,6 +158,30 @@ class ListSweep:
         steps, _ = self._sweep_steps(self._validate_sweep(smu, voltages_v, icc_a, delay_s, hold_s,
                                                           integration, ground_smu, fetch))
         return [text for kind, text in steps if self.framing == "ethernet" or kind not in ("check", "poll")]
+
+    def _planned(self, smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu,
+                 fetch) -> tuple[_Sweep, list[tuple[str, str]], HeldSetup]:
+        """The validated sweep, its steps and the setup held after it — the previous sweep's again when
+        this one repeats it exactly from the same held state (an endurance run's tiled cycle, every burst).
+
+        A repeat is the same arguments, an equal list (compared value by value), the same card limits
+        object and an equal held setup (same session): the validation then has passed for exactly
+        these values and :meth:`_sweep_steps`, a pure function of the sweep and the held state, gives
+        the same steps. Anything else is validated and planned afresh.
+        """
+        key = (smu, float(icc_a), float(delay_s), float(hold_s), integration, ground_smu, tuple(fetch),
+               id(self.smu_limits.get(smu)))
+        held, memo = self.held, self._plan_memo
+        v = np.asarray(voltages_v, dtype=np.float64)
+        if memo is not None and memo[0] == key and memo[2] == held and memo[1].shape == v.shape \
+                and np.array_equal(memo[1], v):
+            return replace(memo[3], v=v), memo[4], memo[5]
+        s = self._validate_sweep(smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu, fetch)
+        steps, after = self._sweep_steps(s)
+        # the memo keeps its own copy of the values it validated: a caller that changes its array in
+        # place afterwards cannot make an unvalidated list look like the validated one
+        self._plan_memo = (key, s.v.copy(), held, s, steps, after)
+        return s, steps, after
 
     def _validate_sweep(self, smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu,
                         fetch) -> _Sweep:
@@ -242,8 +267,7 @@ class ListSweep:
         held, so the next sweep sends the full setup.
         """
         try:
-            s = self._validate_sweep(smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu, fetch)
-            steps, after = self._sweep_steps(s)
+            s, steps, after = self._planned(smu, voltages_v, icc_a, delay_s, hold_s, integration, ground_smu, fetch)
         finally:
             self._held = None              # held again only once this sweep's data are read
         if timeout_s is None:

@@ -48,11 +48,26 @@ class KxciDevice(Device):
         self.add_error_handler("ACK" if framing == "ethernet" else {"response": {}})
 
     def write(self, data: bytes) -> None:
+        """pyvisa-sim's ``Device.write`` without its eager debug text (``"%r" % data`` of every message,
+        built whatever the log level: ~18 us for one 4096-point ``VL`` list): the same buffering, the
+        same end-of-message test, one message per EOM (``delimiter`` is empty: KXCI splits ``;``)."""
+        if not isinstance(data, bytes):
+            raise TypeError("data must be an instance of bytes")
         with self.lock:
+            buf = self._input_buffer
+            buf.extend(data)
+            eom = self._query_eom
+            if not buf.endswith(eom):
+                return
+            self._input_buffer = bytearray()
             try:
-                super().write(data)
+                response = self._match(bytes(buf[:-len(eom)]))
             except ConnectionDropped:
                 raise errors.VisaIOError(constants.VI_ERROR_CONN_LOST) from None
+            if response is None:
+                response = self.error_response("command_error")
+            if response is not NoResponse:
+                self._output_buffers.append(bytearray(response) + self._response_eom)
 
     def _match(self, query: bytes):
         text = query.decode("ascii", errors="replace").strip("\r\n\0 ")

@@ -211,6 +211,23 @@ def test_a_refused_parameter_sends_nothing_and_ends_the_held_setup(resistor_4200
     _expect_full_next(k)
 
 
+def test_a_repeated_list_reuses_its_plan_but_a_list_changed_in_place_is_validated_again(resistor_4200):
+    k = resistor_4200
+    v = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
+    k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
+    rec = k.start_transcript(TranscriptRecorder(keep_in_memory=True))
+    first = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
+    again = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)          # the same list from the same held state
+    sent = sent_commands(rec.records)
+    assert sent[:7] == sent[7:] and len(sent) == 14 and sent[0].startswith("SS VL1, ")   # fetch I, V, T
+    assert first.i_meas_a.shape == again.i_meas_a.shape == (5,) and np.array_equal(again.v_set_v, v)
+    v[2] = 30.0                                                   # the caller's own array, changed in place
+    n = len(rec.records)
+    with pytest.raises(LimitError, match="voltages_v"):
+        k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
+    assert len(rec.records) == n                                  # refused before the wire
+
+
 def test_the_dry_run_validates_against_the_card_installed():
     hp = make_instrument(SimConfig(load="resistor:1e6", cards=["HPSMU1", "SMU2", "PMU1"]))
     with hp.dry_run() as rec:
