@@ -221,7 +221,7 @@ def test_a_repeated_list_reuses_its_plan_but_a_list_changed_in_place_is_validate
     sent = sent_commands(rec.records)
     assert sent[:7] == sent[7:] and len(sent) == 14 and sent[0].startswith("SS VL1, ")   # fetch I, V, T
     assert first.i_meas_a.shape == again.i_meas_a.shape == (5,) and np.array_equal(again.v_set_v, v)
-    v[2] = 30.0                                                   # the caller's own array, changed in place
+    v[2] = 300.0                                                  # the caller's own array, changed in place
     n = len(rec.records)
     with pytest.raises(LimitError, match="voltages_v"):
         k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
