@@ -104,3 +104,137 @@ def test_variant_forms_still_parse_exactly():
     want = [4.3555e-15, 54.978e-15, -1.0e-06, 449.83e-15, math.nan, float("1.2345678E-07"), float("1.234567E-106")]
     assert same_floats(vals, np.array(want))
     assert st.tolist() == ["N", "N", "C", "N", "N", "N", "N"]
+
+
+# --- format: byte-identical to the implementation the stored runs were made with ------------------
+
+_REF_POW10 = None
+
+
+def reference_fixed_into(out: np.ndarray, col: int, x: np.ndarray, sig: int, e_char: int) -> None:
+    """pmu_format.fixed_into as of e55dde1 (kept verbatim as the reference for the text)."""
+    global _REF_POW10
+    if _REF_POW10 is None:
+        with np.errstate(over="ignore"):
+            _REF_POW10 = np.power(10.0, np.arange(-340, 341, dtype=np.int64).astype(np.float64))
+    a = np.abs(x)
+    nz = a > 0
+    with np.errstate(divide="ignore"):
+        e = np.where(nz, np.floor(np.log10(a)), 0.0).astype(np.int64)
+    m = np.rint(a * _REF_POW10[sig - 1 - e + 340])
+    hi = m >= 10.0 ** sig
+    if hi.any():
+        e[hi] += 1
+        m[hi] = np.rint(m[hi] / 10.0)
+    lo = nz & (m < 10.0 ** (sig - 1))
+    if lo.any():
+        e[lo] -= 1
+        m[lo] = np.rint(a[lo] * _REF_POW10[sig - 1 - e[lo] + 340])
+    np.clip(e, -99, 99, out=e)
+    mi = m.astype(np.int64)
+    out[:, col] = np.where(x < 0, 45, 43)
+    p = 10 ** np.arange(sig - 1, -1, -1, dtype=np.int64)
+    digs = (mi[:, None] // p[None, :]) % 10 + 48
+    out[:, col + 1] = digs[:, 0]
+    out[:, col + 2] = 46
+    out[:, col + 3:col + 2 + sig] = digs[:, 1:]
+    out[:, col + 2 + sig] = e_char
+    out[:, col + 3 + sig] = np.where(e < 0, 45, 43)
+    ae = np.abs(e)
+    out[:, col + 4 + sig] = ae // 10 + 48
+    out[:, col + 5 + sig] = ae % 10 + 48
+
+
+def reference_sci_list(values: np.ndarray, letters: np.ndarray | None = None) -> str:
+    """replies.sci_list (7 digits) as of e55dde1."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.size
+    if n == 0:
+        return ""
+    v = np.where(np.abs(v) < 1e-99, 0.0, np.clip(v, -9.999999e98, 9.999999e98))
+    lead = 0 if letters is None else 1
+    rows = np.empty((n, lead + 14), np.uint8)
+    reference_fixed_into(rows, lead, v, 7, ord("E"))
+    rows[:, -1] = ord(",")
+    if letters is not None:
+        rows[:, 0] = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8)
+    return rows.tobytes()[:-1].decode("ascii")
+
+
+def carries_and_ties(seed: int = SEED) -> np.ndarray:
+    """Values whose 7-digit rounding carries into the next decade, sits at a tie, or whose log10
+    rounds across a power of ten; and values at the 1e-99 / 9.999999e98 clipping edges."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(-105, 105):
+        p = 10.0 ** k
+        out += [p, np.nextafter(p, 0), np.nextafter(p, np.inf), 9.9999996 * 10.0 ** (k - 1),
+                9.9999995 * 10.0 ** (k - 1), 9.99999949999 * 10.0 ** (k - 1), 1.0000005 * p, 1.0000015 * p]
+    mant = rng.integers(1_000_000, 10_000_000, 20_000) + 0.5           # ties at 7 digits
+    out += (mant * 10.0 ** rng.integers(-105, 100, mant.size).astype(float) * 1e-6).tolist()
+    out += [1e-99, np.nextafter(1e-99, 0), np.nextafter(1e-99, 1), 9.999999e98, np.nextafter(9.999999e98, np.inf),
+            9.9999995e98, 1e99, 1e300, 5e-324, 2.2e-308, 1e-100, 0.0, -0.0]
+    x = np.array(out, np.float64)
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("lettered", [True, False])
+def test_sci_list_text_is_byte_identical_to_the_reference(lettered):
+    x = np.concatenate([np.array(EDGE), carries_and_ties(), random_values(100_000, SEED + 2),
+                        np.array([np.inf, -np.inf])])
+    letters = np.random.default_rng(SEED).choice(list("NC"), x.size) if lettered else None
+    assert sci_list(x, 7, letters) == reference_sci_list(x, letters)
+
+
+def test_sci_list_short_lists_and_empty():
+    for n in (1, 2, 3, 30, 200):
+        x = random_values(n, SEED + n)
+        assert sci_list(x, 7, np.full(n, "N")) == reference_sci_list(x, np.full(n, "N"))
+        assert sci_list(x) == reference_sci_list(x)
+    assert sci_list(np.empty(0)) == ""
+
+
+def test_sci_list_agrees_with_percent_format_away_from_ties():
+    """Away from ties the text is Python's ``%+.6E`` (the format the reference manual shows)."""
+    x = random_values(20_000, SEED + 3)
+    x = x[(np.abs(x) >= 1e-99) & (np.abs(x) < 9.999999e98)]
+    text = sci_list(x)
+    want = ",".join("%+.6E" % v for v in x.tolist())
+    got, exp = text.split(","), want.split(",")
+    differ = [i for i in range(len(got)) if got[i] != exp[i]]
+    # a differing field is a half-unit tie that a*10**k rounded the other way: one unit in the 7th digit
+    for i in differ:
+        assert abs(float(got[i]) - float(exp[i])) <= 1.0000001e-6 * abs(float(exp[i]))
+    assert len(differ) <= len(got) * 1e-3
+
+
+@pytest.mark.parametrize("sig", [7, 10])
+def test_pmu_fields_are_byte_identical_to_the_reference(sig):
+    from sim_backend.pmu_format import fmt_fixed
+    rng = np.random.default_rng(SEED + sig)
+    x = np.concatenate([np.array(EDGE[:-3]), carries_and_ties(SEED + sig)[:2000], random_values(50_000, SEED + sig),
+                        rng.uniform(0, 1.0, 20_000).round(8)])     # PMU timestamps on the 10 ns grid
+    x = x[np.abs(x) < 1e100]
+    want = np.empty((x.size, sig + 6), np.uint8)
+    reference_fixed_into(want, 0, x, sig, ord("e"))
+    assert np.array_equal(fmt_fixed(x, sig), want)
+
+
+def test_fixed_into_writes_into_a_column_of_a_wider_matrix():
+    from sim_backend.pmu_format import fixed_into
+    x = random_values(500, SEED + 4)
+    got = np.full((500, 20), ord("#"), np.uint8)
+    want = got.copy()
+    fixed_into(got, 3, x, 7, ord("e"))
+    reference_fixed_into(want, 3, x, 7, ord("e"))
+    assert np.array_equal(got, want)
+    view = np.full((500, 30), ord("#"), np.uint8)[:, 5:25]          # not C-contiguous: the copy path
+    fixed_into(view, 3, x, 7, ord("e"))
+    assert np.array_equal(view, want)
+
+
+def test_sci_list_nan_does_not_raise():
+    """NaN is not a 4200 reading (the reference wrote garbage digits); it must not crash the simulator."""
+    with np.errstate(invalid="ignore"):          # numpy warns in the cast, as it did before
+        text = sci_list(np.array([np.nan, 1.0]), 7, np.array(["N", "N"]))
+    assert len(text) == 29 and text.endswith("N+1.000000E+00")
