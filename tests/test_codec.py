@@ -238,3 +238,35 @@ def test_sci_list_nan_does_not_raise():
     with np.errstate(invalid="ignore"):          # numpy warns in the cast, as it did before
         text = sci_list(np.array([np.nan, 1.0]), 7, np.array(["N", "N"]))
     assert len(text) == 29 and text.endswith("N+1.000000E+00")
+
+
+# --- VL list text: fmt_list (driver) and the simulator's list parse ----------------------------------
+
+def reference_fmt_list(values) -> str:
+    """limits.fmt_list as of e55dde1: fmt_num of every point."""
+    from instruments.limits import fmt_num
+    return ",".join(fmt_num(x) for x in np.asarray(values, np.float64).tolist())
+
+
+@pytest.mark.parametrize("n", [1, 5, 63, 64, 65, 200, 4095, 4096])
+def test_fmt_list_text_is_unchanged_for_few_and_many_levels(n):
+    from instruments.limits import fmt_list
+    rng = np.random.default_rng(SEED + n)
+    two = np.where(rng.random(n) < 0.2, 1.2, 0.0)
+    two[:: max(n // 3, 1)] = -0.0
+    eight = rng.choice([0.0, -0.5, 0.25, 1.5, -1.234567891e-6, 3.3, 0.1, 2e-3], n)
+    nine = rng.choice([0.0, -0.5, 0.25, 1.5, -1.234567891e-6, 3.3, 0.1, 2e-3, 7.0], n)
+    many = rng.uniform(-2, 2, n)
+    for v in (two, eight, nine, many, np.zeros(n)):
+        assert fmt_list(v) == reference_fmt_list(v)
+        assert fmt_list(v.tolist()) == reference_fmt_list(v)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 1.5e120])
+def test_fmt_list_refuses_values_kxci_cannot_carry(bad):
+    from instruments.limits import LimitError, fmt_list
+    for n in (3, 500):
+        v = np.zeros(n)
+        v[n // 2] = bad
+        with pytest.raises(LimitError, match="voltages_v"):
+            fmt_list(v, "voltages_v")
