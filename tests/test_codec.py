@@ -270,3 +270,35 @@ def test_fmt_list_refuses_values_kxci_cannot_carry(bad):
         v[n // 2] = bad
         with pytest.raises(LimitError, match="voltages_v"):
             fmt_list(v, "voltages_v")
+
+
+def sim_list_values(text: str) -> np.ndarray:
+    """The simulator's VL/IL list parse (sim_backend.smu_pages), without its last-text cache."""
+    import types
+
+    from sim_backend.smu_pages import SystemPages
+    return SystemPages._list_values(types.SimpleNamespace(), text)
+
+
+def reference_list_values(text: str) -> np.ndarray:
+    return np.array([float(f) for f in text.split(",")], np.float64)
+
+
+@pytest.mark.parametrize("n", [1, 30, 200, 300, 1000, 4096])
+def test_sim_list_parse_is_float_of_every_field(n):
+    from instruments.limits import fmt_list
+    rng = np.random.default_rng(SEED + 7 * n)
+    lists = [np.where(rng.random(n) < 0.1, 1.2, 0.0), rng.choice([0.0, -0.5, 2.5, 1e-6, -3.3], n),
+             rng.uniform(-2, 2, n), rng.choice(np.arange(20) * 0.1 - 1, n)]
+    for v in lists:
+        text = fmt_list(v)
+        assert same_floats(sim_list_values(text), reference_list_values(text))
+    spaced = ", ".join(["0", " 1.2", "0 ", "-0", "+1E-3", "1.", ".5", "-0.0"] * (n // 8 + 1))
+    assert same_floats(sim_list_values(spaced), reference_list_values(spaced))
+
+
+@pytest.mark.parametrize("bad", ["1.2,,0", "1.2,x", "1.2,0,", "1,2\0,1", "1,2e,1", "1,0x10,1", "1,1.2.3,4"])
+def test_sim_list_parse_refuses_what_float_refuses(bad):
+    for text in (bad, ",".join([bad] * 400)):
+        with pytest.raises(ValueError):
+            sim_list_values(text)
