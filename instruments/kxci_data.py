@@ -113,8 +113,6 @@ INVALID_SENTINEL = 1e37  # |x| >= 1e37 (and the LPT 1e22) mark overflow / unmapp
 
 
 _STRIP_LETTERS = str.maketrans("", "", _LETTERS + " ")
-_IS_LETTER = np.zeros(256, bool)
-_IS_LETTER[[ord(c) for c in _LETTERS]] = True
 _LETTER_RE = re.compile(r"(?:^|,)\s*([A-Z]?)")
 
 
@@ -138,44 +136,114 @@ def parse_readings(reply: str) -> tuple[np.ndarray, np.ndarray]:
     if letters.size != values.size:
         raise KXCIError(-992, f"unparseable reading list {reply[:80]!r}")
     status = np.where(letters == "", "N", letters)
+    return _nan_sentinels(values), status
+
+
+# --- the fixed-width fast path ------------------------------------------------------------------
+# A row ``X±D.DDDDDDE±EE,`` (X a status letter; without letters the row is ``±D.DDDDDDE±EE`` and the
+# separating comma is taken as the first byte of the next row) is read as seven 2-byte windows at even
+# offsets: [X ±] [D .] [D D] [D D] [D D] [E ±] [E E]. Each window indexes its own table (65536 pair
+# codes; every pair that is not the expected form maps to _BAD), and the looked-up numbers add up to
+# the integer mantissa M (7 digits) and to a key = 200 * (mantissa sign '-') + 100 * (exponent sign
+# '-') + |exponent|. The value is then M * 10**(e-6) with ONE correctly rounded operation (M / 10**(6-e)
+# or M * 10**(e-6); every 10**k, k <= 22, is an exact double): exactly Python's float(text). The rare
+# exponents outside that range (e < -16, e = 22 (the 1E+22 sentinel), e > 28) are converted by
+# numpy's exact string-to-double on those fields only.
+_BAD = 1e9                                   # > any mantissa or key: one max() finds every bad pair
+_KEYS = 400
+_WINDOWS = 7
+_ROW_LETTER, _ROW_COMMA = 0, _WINDOWS        # table rows for window 0 with a letter / with a comma
+
+
+def _pair(lo: int, hi: int) -> int:
+    """The little-endian uint16 code of two bytes (``lo`` first in the text)."""
+    return lo | (hi << 8)
+
+
+def _window_tables() -> np.ndarray:
+    """(8, 65536) float64: rows 0..6 = windows 0..6 of a lettered row, row 7 = window 0 with a comma."""
+    t = np.full((_WINDOWS + 1, 65536), _BAD, np.float64)
+    digits = b"0123456789"
+    plus, minus = ord("+"), ord("-")
+    for lead, row in [(ord(c), _ROW_LETTER) for c in _LETTERS] + [(ord(","), _ROW_COMMA)]:
+        t[row, _pair(lead, plus)], t[row, _pair(lead, minus)] = 0.0, 200.0
+    for i, a in enumerate(digits):
+        t[1, _pair(a, ord("."))] = i * 1e6
+        for j, b in enumerate(digits):
+            t[2, _pair(a, b)] = (10 * i + j) * 1e4
+            t[3, _pair(a, b)] = (10 * i + j) * 1e2
+            t[4, _pair(a, b)] = 10 * i + j
+            t[6, _pair(a, b)] = 10 * i + j
+    t[5, _pair(ord("E"), plus)], t[5, _pair(ord("E"), minus)] = 0.0, 100.0
+    return t
+
+
+def _key_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per key: signed multiplier, divisor, and whether the exact slow conversion is needed."""
+    mul, div, slow = np.ones(_KEYS), np.ones(_KEYS), np.ones(_KEYS, bool)
+    for key in range(_KEYS):
+        neg, rest = divmod(key, 200)
+        e = -(rest - 100) if rest >= 100 else rest
+        sign = -1.0 if neg else 1.0
+        if 0 <= 6 - e <= 22:                     # M / 10**(6-e): one rounding of two exact doubles
+            mul[key], div[key], slow[key] = sign, 10.0 ** (6 - e), False
+        elif 0 <= e - 6 <= 22 and e != 22:       # M * 10**(e-6): one rounding; 1E+22 is a sentinel
+            mul[key], div[key], slow[key] = sign * 10.0 ** (e - 6), 1.0, False
+    return mul, div, slow
+
+
+_TABLE = _window_tables().reshape(-1)
+_OFFSETS = {15: (np.arange(_WINDOWS, dtype=np.intp) * 65536)[:, None],
+            14: (np.array([_ROW_COMMA, 1, 2, 3, 4, 5, 6], dtype=np.intp) * 65536)[:, None]}
+_MUL, _DIV, _SLOW = _key_tables()
+
+
+def _nan_sentinels(values: np.ndarray) -> np.ndarray:
     values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
-    return values, status
-
-
-_DIGITS = np.array([1, 3, 4, 5, 6, 7, 8])       # digit columns of "±D.DDDDDDE±EE"
-_SCALE = 10.0 ** -np.arange(7)
-_POW10 = 10.0 ** np.arange(-300, 300, dtype=np.float64)
+    return values
 
 
 def _parse_fixed_width(text: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Vectorized parse of the fixed-width ``X±D.DDDDDDE±EE`` form (7 digits), or None if not that form."""
-    raw = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
-    for width, lettered in ((15, True), (14, False)):
-        if (raw.size + 1) % width:
-            continue
-        n = (raw.size + 1) // width
-        rows = np.empty(n * width, np.uint8)
-        rows[:-1], rows[-1] = raw, ord(",")
-        rows = rows.reshape(n, width)
-        body = rows[:, 1:] if lettered else rows
-        if not (np.all(rows[:, -1] == ord(",")) and np.all(body[:, 2] == ord(".")) and np.all(body[:, 9] == ord("E"))
-                and np.all((body[:, 0] == ord("+")) | (body[:, 0] == ord("-")))):
-            continue
-        d = body[:, _DIGITS].astype(np.int64) - ord("0")
-        ex = (body[:, 11].astype(np.int64) - ord("0")) * 10 + body[:, 12] - ord("0")
-        if d.min() < 0 or d.max() > 9 or ex.min() < 0 or ex.max() > 99:
-            continue
-        ex = np.where(body[:, 10] == ord("-"), -ex, ex)
-        values = (d @ _SCALE) * _POW10[ex + 300] * np.where(body[:, 0] == ord("-"), -1.0, 1.0)
-        if lettered:
-            if not _IS_LETTER[rows[:, 0]].all():
-                continue
-            status = rows[:, 0].astype(np.uint32).view("<U1")
-        else:
-            status = np.full(n, "N", "<U1")
-        values[(np.abs(values) >= INVALID_SENTINEL) | (values == 1e22)] = np.nan
-        return values, status
-    return None
+    """Vectorized exact parse of the fixed-width ``X±D.DDDDDDE±EE`` form (7 digits), or None if not that form.
+
+    Every value equals ``float()`` of its field (sentinels then NaN, as in the general path)."""
+    size = len(text) + 1
+    if size % 15 == 0:
+        width, n = 15, size // 15
+        buf = (text + ",").encode("ascii", "replace")
+        commas = np.ndarray((n,), np.uint8, buffer=buf, offset=14, strides=(15,))
+        if np.count_nonzero(commas == 44) != n:  # the one byte of a row no window reads
+            width = 0
+    else:
+        width = 0
+    if not width:
+        if size % 14:
+            return None
+        width, n = 14, size // 14
+        buf = ("," + text).encode("ascii", "replace")
+    win = np.ndarray((_WINDOWS, n), "<u2", buffer=buf, offset=0, strides=(2, width))
+    idx = win.astype(np.intp, order="C")
+    idx += _OFFSETS[width]
+    parts = _TABLE.take(idx)
+    mant = parts[1:5].sum(axis=0)
+    key = parts[0] + parts[5]
+    key += parts[6]
+    if mant.max() >= _BAD or key.max() >= _BAD:
+        return None
+    k = key.astype(np.intp)
+    values = mant * _MUL.take(k)
+    values /= _DIV.take(k)
+    slow = _SLOW.take(k)
+    if slow.any():
+        at = np.flatnonzero(slow)
+        # the 13-byte number starts after the letter (or the comma) of its row
+        fields = np.ndarray((n,), "S13", buffer=buf, offset=1, strides=(width,))[at]
+        values[at] = _nan_sentinels(fields.astype(np.float64))
+    if width == 15:
+        status = np.ndarray((n,), np.uint8, buffer=buf, strides=(15,)).astype(np.uint32).view("<U1")
+    else:
+        status = np.full(n, "N", "<U1")
+    return values, status
 
 
 def parse_user_reading(reply: str) -> Reading:

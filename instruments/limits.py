@@ -76,10 +76,15 @@ def fmt_list(values: Iterable[float], name: str = "values") -> str:
     """Format many numbers as a comma-separated KXCI field list (each ≤ 12 characters).
 
     Pulse trains repeat a few levels thousands of times: each distinct value is formatted once and
-    remembered (a bounded table of texts; -0.0 and 0.0 share the text ``0``, as :func:`fmt_num` gives),
-    so a 4096-point endurance list is one dictionary lookup per point.
+    remembered (a bounded table of texts; -0.0 and 0.0 share the text ``0``, as :func:`fmt_num` gives).
+    A long list of few levels is composed by numpy (one index per point into the levels' texts); other
+    lists are one dictionary lookup per point.
     """
     a = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    if a.ndim == 1 and a.size >= _FEW_LEVELS_MIN_POINTS:
+        text = _fmt_few_levels(a, name)
+        if text is not None:
+            return text
     points = a.tolist()
     try:
         return ",".join([_FMT_TEXT[x] for x in points])
@@ -89,13 +94,45 @@ def fmt_list(values: Iterable[float], name: str = "values") -> str:
         _FMT_TEXT.clear()
     for x in set(points):                 # NaN/inf/too-long values raise here, naming the parameter
         if x not in _FMT_TEXT:
-            text = fmt_num(x, name)
-            _FMT_TEXT[x] = text
+            _FMT_TEXT[x] = fmt_num(x, name)
     return ",".join([_FMT_TEXT[x] for x in points])
+
+
+def _cached_text(x: float, name: str) -> str:
+    """:func:`fmt_num` of ``x``, remembered in the bounded table (the caller keeps the text)."""
+    text = _FMT_TEXT.get(x)
+    if text is None:
+        if len(_FMT_TEXT) > _FMT_TEXT_MAX:
+            _FMT_TEXT.clear()
+        text = _FMT_TEXT[x] = fmt_num(x, name)
+    return text
+
+
+def _fmt_few_levels(a: np.ndarray, name: str) -> str | None:
+    """The list text when ``a`` holds at most _FEW_LEVELS distinct values (else None): the levels are
+    found by peeling one value at a time off the array, each point gets its level's index, and the
+    texts are joined from an object array indexed by it (no Python work per point but the join)."""
+    levels: list[float] = []
+    rest = a
+    while rest.size:
+        if len(levels) == _FEW_LEVELS:
+            return None
+        x = float(rest[0])
+        if x != x:                        # NaN: never equal to itself; fmt_num raises
+            fmt_num(x, name)
+        levels.append(x)
+        rest = rest[rest != x]
+    index = np.zeros(a.size, np.intp)
+    for k, x in enumerate(levels[1:], 1):
+        index[a == x] = k                 # == groups -0.0 with 0.0: both are the text "0"
+    texts = np.array([_cached_text(x, name) for x in levels], dtype=object)
+    return ",".join(texts.take(index).tolist())
 
 
 _FMT_TEXT: dict[float, str] = {}
 _FMT_TEXT_MAX = 100_000
+_FEW_LEVELS = 8
+_FEW_LEVELS_MIN_POINTS = 64
 
 
 def check_finite(value: float, name: str) -> float:

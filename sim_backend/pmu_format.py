@@ -17,6 +17,48 @@ _POW10_MIN = -340
 with np.errstate(over="ignore"):     # 10**309 and above are inf, as np.power gave them per call
     _POW10 = np.power(10.0, np.arange(_POW10_MIN, 341, dtype=np.int64).astype(np.float64))
 
+# Exponents are handled as table indices e - _E_ZERO. _E_ZERO is the exponent given to 0 (log10 of the
+# smallest double) and to NaN: its scale is 0 (the mantissa 0), its text "+00". (The subnormals below
+# 1e-323 share it; the old code's scale 10**330 was inf there, its text garbage.)
+_E_ZERO = -324
+_SMALLEST = 5e-324
+_E_MAX = 340
+_E_RANGE = np.arange(_E_ZERO, _E_MAX + 1, dtype=np.int64)
+
+
+def _u32(text_rows: list[bytes]) -> np.ndarray:
+    """4-byte texts as little-endian uint32 (written into a row, the bytes land in text order)."""
+    return np.frombuffer(b"".join(text_rows), "<u4").copy()
+
+
+_DIGIT4 = _u32([b"%04d" % k for k in range(10000)])                              # "DDDD"
+# "±D.DD" + 3 bytes the digit words overwrite, as little-endian uint64, indexed by sign * 1000 + DDD
+_SIGN_D012 = np.frombuffer(b"".join(b"%c%d.%02d000" % (s, k // 100, k % 100) for s in b"+-" for k in range(1000)),
+                           "<u8").copy()
+_SCALES: dict[int, np.ndarray] = {}
+_EXPONENTS: dict[int, np.ndarray] = {}
+
+
+def _scale_table(sig: int) -> np.ndarray:
+    """10**(sig-1-e) per e - _E_ZERO: the reference _POW10 entries, 0 for the zero marker."""
+    t = _SCALES.get(sig)
+    if t is None:
+        t = _POW10[np.clip(sig - 1 - _E_RANGE - _POW10_MIN, 0, _POW10.size - 1)]
+        t[0] = 0.0
+        _SCALES[sig] = t
+    return t
+
+
+def _exponent_table(e_char: int) -> np.ndarray:
+    """``<e_char>±EE`` per e - _E_ZERO, the exponent clipped to ±99 as the 2-digit field allows."""
+    t = _EXPONENTS.get(e_char)
+    if t is None:
+        e = np.clip(_E_RANGE, -99, 99)
+        e[0] = 0
+        t = _u32([b"%c%c%02d" % (e_char, 45 if k < 0 else 43, abs(k)) for k in e.tolist()])
+        _EXPONENTS[e_char] = t
+    return t
+
 
 def fmt_fixed(x: np.ndarray, sig: int) -> np.ndarray:
     """Vectorized ``%+.{sig-1}e``-style text as a (n, sig + 6) uint8 matrix (e.g. ``+1.234567e-06``)."""
@@ -29,35 +71,118 @@ def fmt_fixed(x: np.ndarray, sig: int) -> np.ndarray:
 def fixed_into(out: np.ndarray, col: int, x: np.ndarray, sig: int, e_char: int) -> None:
     """Write ``±D.DDDDDD<e_char>±EE`` (``sig`` digits) of every value into ``out[:, col:col + sig + 6]``.
 
-    One pass of whole-column numpy operations: the exponent from log10, the mantissa rounded to
-    ``sig`` digits (a rounding that carries into the next decade, or a log10 one below, corrected), the
-    digits by integer division. The same bytes as ``%+.{sig-1}e`` for finite values with |x| < 1e100."""
-    a = np.abs(x)
-    nz = a > 0
-    with np.errstate(divide="ignore"):
-        e = np.where(nz, np.floor(np.log10(a)), 0.0).astype(np.int64)
-    m = np.rint(a * _POW10[sig - 1 - e - _POW10_MIN])
-    hi = m >= 10.0 ** sig
-    if hi.any():
-        e[hi] += 1
+    The same bytes as ``%+.{sig-1}e`` for finite values with |x| < 1e100, except that a mantissa
+    ``a * 10**k`` is rounded once by numpy (ties can differ from ``%``)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    fixed_abs_into(out, col, np.abs(x), x < 0, sig, e_char)
+
+
+def fixed_abs_into(out: np.ndarray, col: int, a: np.ndarray, neg: np.ndarray, sig: int, e_char: int) -> None:
+    """:func:`fixed_into` of the values ``-a`` where ``neg`` else ``a`` (``a`` >= 0; ``a`` may be clobbered).
+
+    Whole-column numpy operations, few of them (this text is most of a ``DO`` reply's cost): the
+    exponent from log10, the mantissa rounded to ``sig`` digits (a rounding that carries into the next
+    decade, or a log10 one below, corrected), then the bytes as uint32 words looked up in tables
+    ("±D.D", "DDDD", "E±EE") and stored at their row offsets."""
+    n = a.size
+    if not (out.flags.c_contiguous and out.dtype == np.uint8 and out.ndim == 2 and sig >= 6):
+        tmp = np.empty((n, sig + 6), np.uint8)
+        if sig >= 6:
+            _fixed_rows(tmp, 0, a, neg, sig, e_char)
+        else:
+            _fixed_rows_generic(tmp, a, neg, sig, e_char)
+        out[:, col:col + sig + 6] = tmp
+        return
+    _fixed_rows(out, col, a, neg, sig, e_char)
+
+
+def _exponents(a: np.ndarray) -> np.ndarray:
+    """floor(log10(a)) as int64; _E_ZERO for 0 (log10 of the smallest double instead of -inf).
+
+    No np.errstate (3 us a call, most of a short reply's cost): 0 never reaches log10, and only a NaN
+    warns in the cast, as before."""
+    le = np.maximum(a, _SMALLEST)
+    np.log10(le, out=le)
+    np.floor(le, out=le)
+    return le.astype(np.int64)
+
+
+def _mantissas(a: np.ndarray, sig: int) -> tuple[np.ndarray, np.ndarray]:
+    """(e - _E_ZERO, the rounded ``sig``-digit mantissa as float64) of every value."""
+    scale = _scale_table(sig)
+    k = _exponents(a)
+    k -= _E_ZERO
+    m = scale.take(k, mode="clip")
+    m *= a
+    np.rint(m, out=m)
+    lo_m, hi_m = 10.0 ** (sig - 1), 10.0 ** sig
+    hi = m >= hi_m                                      # rounded up into the next decade
+    if np.count_nonzero(hi):
+        hi = np.flatnonzero(hi)
+        k[hi] += 1
         m[hi] = np.rint(m[hi] / 10.0)
-    lo = nz & (m < 10.0 ** (sig - 1))
-    if lo.any():
-        e[lo] -= 1
-        m[lo] = np.rint(a[lo] * _POW10[sig - 1 - e[lo] - _POW10_MIN])
-    np.clip(e, -99, 99, out=e)
+    lo = m < lo_m                                       # log10 rounded up: one decade lower (not 0)
+    if np.count_nonzero(lo):
+        lo = np.flatnonzero(lo)
+        lo = lo[a[lo] > 0]
+        k[lo] -= 1
+        m[lo] = np.rint(a[lo] * scale.take(k[lo], mode="clip"))
+    return k, m
+
+
+_ROW_DTYPES: dict[tuple[int, int, int], np.dtype] = {}
+
+
+def _row_words(out: np.ndarray, col: int, sig: int) -> np.ndarray:
+    """``out`` (C-contiguous uint8 rows) as records of the words of one number at column ``col``:
+    ``s`` = uint64 "±D.DD..." at col, ``d<k>`` = uint32 digits k..k+3 at col+2+k (they overwrite the
+    tail of ``s``), ``e`` = uint32 "E±EE" at col+sig+2. Unaligned, overlapping fields: one view instead
+    of one array per word; the fields are written in that order."""
+    key = (col, out.shape[1], sig)
+    dt = _ROW_DTYPES.get(key)
+    if dt is None:
+        starts = list(range(3, sig - 4, 4)) + [sig - 4]
+        names = ["s"] + [f"d{k}" for k in starts] + ["e"]
+        offsets = [col] + [col + 2 + k for k in starts] + [col + sig + 2]
+        formats = ["<u8"] + ["<u4"] * (len(names) - 1)
+        dt = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": out.shape[1]})
+        _ROW_DTYPES[key] = dt
+    return out.view(dt).reshape(-1)
+
+
+def _fixed_rows(out: np.ndarray, col: int, a: np.ndarray, neg: np.ndarray, sig: int, e_char: int) -> None:
+    """The text of :func:`fixed_abs_into` for ``sig`` >= 6, into a C-contiguous uint8 ``out``."""
+    if a.size == 0:
+        return
+    k, m = _mantissas(a, sig)
+    m += neg * 10.0 ** sig                              # a leading digit 1 = '-': "±D.DD" indexed by it
     mi = m.astype(np.int64)
-    out[:, col] = np.where(x < 0, 45, 43)                       # '-' / '+'
+    rows = _row_words(out, col, sig)
+    rows["s"] = _SIGN_D012.take(mi // 10 ** (sig - 3), mode="clip")
+    for name in rows.dtype.names[1:-1]:                 # digits d3..d(sig-1), the last word flush right
+        d = int(name[1:])
+        q = mi // 10 ** (sig - 4 - d) if sig - 4 - d else mi
+        rows[name] = _DIGIT4.take(q % 10000, mode="clip")
+    rows["e"] = _exponent_table(e_char).take(k, mode="clip")
+
+
+def _fixed_rows_generic(out: np.ndarray, a: np.ndarray, neg: np.ndarray, sig: int, e_char: int) -> None:
+    """Any ``sig`` >= 1 (slow: per-digit integer division); the same rounding as :func:`_fixed_rows`."""
+    k, m = _mantissas(a, sig)
+    e = np.clip(k + _E_ZERO, -99, 99)
+    e[k == 0] = 0
+    mi = m.astype(np.int64)
+    out[:, 0] = np.where(neg, 45, 43)
     p = 10 ** np.arange(sig - 1, -1, -1, dtype=np.int64)
     digs = (mi[:, None] // p[None, :]) % 10 + 48
-    out[:, col + 1] = digs[:, 0]
-    out[:, col + 2] = 46                                         # '.'
-    out[:, col + 3:col + 2 + sig] = digs[:, 1:]
-    out[:, col + 2 + sig] = e_char
-    out[:, col + 3 + sig] = np.where(e < 0, 45, 43)
+    out[:, 1] = digs[:, 0]
+    out[:, 2] = 46
+    out[:, 3:2 + sig] = digs[:, 1:]
+    out[:, 2 + sig] = e_char
+    out[:, 3 + sig] = np.where(e < 0, 45, 43)
     ae = np.abs(e)
-    out[:, col + 4 + sig] = ae // 10 + 48
-    out[:, col + 5 + sig] = ae % 10 + 48
+    out[:, 4 + sig] = ae // 10 + 48
+    out[:, 5 + sig] = ae % 10 + 48
 
 
 def fmt_status(words: np.ndarray) -> np.ndarray:

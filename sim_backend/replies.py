@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import KxciFault
 from .pmu_errors import PMU_ERROR_TEXT
-from .pmu_format import fixed_into
+from .pmu_format import fixed_abs_into
 
 # error codes (KXCI-E p. 2-12, 2-13)
 E_ARGUMENT, E_COMMAND, E_SETUP, E_PAGE, E_NOT_MAPPED, E_UNSUPPORTED = -993, -992, -991, -989, -988, -986
@@ -64,27 +64,32 @@ def sci_list(values: np.ndarray, digits: int = 7, letters: np.ndarray | None = N
     The 7-digit case (the 4200A's resolution) is composed as a numpy byte matrix (no Python call per
     value); other resolutions use ``%`` formatting.
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
     n = v.size
     if n == 0:
         return ""
-    v = np.where(np.abs(v) < 1e-99, 0.0, np.clip(v, -9.999999e98, 9.999999e98))
     if digits != 7:
+        v = np.where(np.abs(v) < 1e-99, 0.0, np.clip(v, -9.999999e98, 9.999999e98))
         body = (("%+." + str(max(digits - 1, 2)) + "E,") * n) % tuple(v.tolist())
         rows = np.frombuffer(body.encode("ascii"), dtype=np.uint8).reshape(n, -1)
-    else:
-        # the same 7-significant-digit text as :PMU:DATA:GET (pmu_format.fixed_into), with DO's ``E``,
-        # written into one matrix: [letter] number comma
-        lead = 0 if letters is None else 1
-        rows = np.empty((n, lead + 14), np.uint8)
-        fixed_into(rows, lead, v, 7, ord("E"))
-        rows[:, -1] = ord(",")
         if letters is not None:
-            rows[:, 0] = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8)
+            lead = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8).reshape(n, 1)
+            rows = np.hstack([lead, rows])
         return rows.tobytes()[:-1].decode("ascii")
+    # the same 7-significant-digit text as :PMU:DATA:GET (pmu_format.fixed_into), with DO's ``E``,
+    # written into one matrix: [letter] number comma. The 2-digit exponent field: |v| < 1e-99 is sent
+    # as 0 and |v| is clipped to 9.999999E+98.
+    a = np.abs(v)
+    np.minimum(a, 9.999999e98, out=a)
+    tiny = a < 1e-99
+    if np.count_nonzero(tiny):
+        a[tiny] = 0.0
+    lead = 0 if letters is None else 1
+    rows = np.empty((n, lead + 14), np.uint8)
+    fixed_abs_into(rows, lead, a, v <= -1e-99, 7, ord("E"))
+    rows[:, -1] = ord(",")
     if letters is not None:
-        lead = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8).reshape(n, 1)
-        rows = np.hstack([lead, rows])
+        rows[:, 0] = np.ascontiguousarray(letters, dtype="<U1").reshape(-1).view(np.uint32)
     return rows.tobytes()[:-1].decode("ascii")
 
 
