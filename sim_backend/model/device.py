@@ -108,7 +108,11 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         """The device sits at 0 V for dt_s: both populations relax; nothing is measured, no noise is drawn."""
         if not dt_s > 0 or not math.isfinite(dt_s):
             raise ValueError(f"dt_s must be finite and > 0, got {dt_s}")
-        if self.failed not in ("short", "open"):
+        if self.failed in ("short", "open"):
+            pass
+        elif self.gd_p <= 0.0:     # only the bridge: _relax's numbers without its arrays (the simulator idles
+            self._relax_bridge(float(dt_s))      # the device before every test)
+        else:
             self._relax(np.array([float(dt_s)]))
         self.t_s += float(dt_s)
     # ---------------------------------------------------------------- main entry points
