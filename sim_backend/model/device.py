@@ -46,6 +46,8 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         self.vectorized = True      # False: segment by segment (the reference the fast paths are tested against)
         self.batch_runs = True      # False: apply_segments run by run (the reference of runs.free_runs)
         self._patterns: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, Pattern | None]] = {}
+        self._wear_chunk: tuple | None = None        # cycles._wear_factors: wear factors of a range of counts
+        self._w_nv: tuple[int, float] | None = None  # WearMixin._wear_nv: (n_nv, its wear)
 
     # ---------------------------------------------------------------- public helpers
     @property
