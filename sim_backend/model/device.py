@@ -173,9 +173,9 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         below v_th, ≥ v_th — and one compliance). Stretches of runs without a switching event on a device
         without a drift filament go through :func:`runs.free_runs` (``batch_runs``), the rest run by run."""
         p = self.p
-        kind = np.where(v <= -p.v_reset_v, -1, np.where(v >= p.v_th_v, 1, 0))
+        kind = (v >= p.v_th_v).view(np.int8) - (v <= -p.v_reset_v).view(np.int8)   # 1 / 0 / −1 (v_th > 0 > −v_reset)
         edge = np.flatnonzero((kind[1:] != kind[:-1]) | (icc[1:] != icc[:-1])) + 1
-        starts, ends = np.r_[0, edge], np.r_[edge, v.size]
+        starts, ends = np.concatenate(([0], edge)), np.concatenate((edge, [v.size]))
         g_out, goff_out = np.empty(v.size), np.empty(v.size)
         n_runs = starts.size
         if not (self.batch_runs and self.vectorized) or n_runs < BATCH_MIN_RUNS:
