@@ -23,7 +23,31 @@ this process's CPU time: the machine is shared, the best is the figure of the co
 numpy/Python allocations during one list (tracemalloc) and the process's peak RSS after the run (it must
 not grow with the cycle count).
 
-Usage: python benchmarks/bench_model.py [--cycles 500000] [--repeats 3] [--campaign-only]
+Simulated ME1 figures (``--me1-only``): the issue's run in the protocol's own bursts (``VolatileEndurance`` at
+2×10⁶ cycles: 4,907 bursts of ≤ 408 cycles), model only, as the sum over bursts of each burst's least time over
+the repeats (the other jobs on a shared machine only add time); ``ME1`` of a 408-cycle burst (2,856 points) and of
+the campaign's lists through ``sim_backend.kxci.Kxci4200.handle``, with the time inside the device model.
+
+Measured (this 2-core machine, load average 3–5 from other jobs, ``--me1-only --repeats 5``, two alternating
+runs each of e55dde1 and of this code; least-time figures, so the load shows less than in wall totals):
+
+    ===========================================  ===================  ===================
+    figure                                        before (e55dde1)     after
+    ===========================================  ===================  ===================
+    model, 2e6 cycles in the protocol's bursts    1.21 / 1.42 s        1.15 / 1.18 s
+    model, one 408-cycle burst                    0.255 / 0.279 ms     0.236 / 0.245 ms
+    ME1 of a 408-cycle burst                      0.457 / 0.669 ms     0.364 / 0.358 ms
+      of it beyond the model                      0.164 / 0.253 ms     0.098 / 0.094 ms
+    ME1 of a campaign list (3,960 points)         0.688 / 0.731 ms     0.449 / 0.458 ms
+      of it model (apply_segments)                0.447 / 0.472 ms     0.330 / 0.338 ms
+      per pattern (6 a list)                      0.115 / 0.122 ms     0.075 / 0.076 ms
+    ===========================================  ===================  ===================
+
+Where the model's burst goes now (py-spy): the generator's draws ≈ 15–25 % (4 normals per cycle and one float32
+read-noise normal per point, ≈ 60 µs of numpy's ziggurat per 408 cycles; their order is the model), the rest
+≈ 150 numpy calls of ≈ 1 µs on 408-vectors (2–3 chain passes, the creep and V_dev Newton steps), flat.
+
+Usage: python benchmarks/bench_model.py [--cycles 500000] [--repeats 3] [--campaign-only] [--me1-only]
 """
 
 from __future__ import annotations
@@ -35,8 +59,12 @@ import tracemalloc
 
 import numpy as np
 
+from instruments.limits import integration_time_s
 from labrc.engine.messages import ListSweep
-from protocols import SpikeTrain
+from protocols import SpikeTrain, VolatileEndurance
+from protocols.bursts import choose_integration
+from sim_backend import state as sim_state
+from sim_backend.kxci import Kxci4200, SimConfig
 from sim_backend.model import Die
 
 LEVELS_V = np.array([0.1, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
@@ -149,14 +177,131 @@ def report_campaign(repeats: int) -> None:
               f"campaign model time ≈ {CAMPAIGN_LISTS * best:.2f} s ({len(lists)} lists of {n_pts} points, 3 devices)")
 
 
+def _min_per_call(times: list[np.ndarray]) -> np.ndarray:
+    """Per call, the least time over the repeats: on a shared machine the other jobs only ever add time."""
+    return np.min(np.stack(times), axis=0)
+
+
+def bench_protocol_bursts(repeats: int) -> tuple[float, float, float]:
+    """The issue's run as the protocol plans it (``VolatileEndurance`` at 2×10⁶ cycles, stop_on_failure off:
+    4,907 bursts of up to 408 cycles, ``Die(25, "OGB-Ag", 0).device(0)``): (sum over bursts of the least time
+    of each burst over the repeats, best total wall time, median ms of a 408-cycle burst's least time)."""
+    proto = VolatileEndurance.from_options(None, {"cycles": "2000000", "stop_on_failure": "false"})
+    p = proto.params
+    levels = np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(proto.n_rest)])
+    dt = np.full(levels.size, p.width_s + integration_time_s(choose_integration(p.width_s), 60.0))
+    icc = np.full(levels.size, p.icc_a)
+    blocks = proto.blocks()
+    runs, totals = [], []
+    for _ in range(repeats):
+        dev = Die(n_devices=25, preset="OGB-Ag", seed=0).device(0)
+        t = np.empty(len(blocks))
+        t_all = time.perf_counter()
+        for j, (_, n) in enumerate(blocks):
+            t0 = time.perf_counter()
+            dev.apply_cycles(levels, dt, icc, n)
+            t[j] = time.perf_counter() - t0
+        totals.append(time.perf_counter() - t_all)
+        runs.append(t)
+    best = _min_per_call(runs)
+    sizes = np.array([n for _, n in blocks])
+    full = sizes == sizes.max()
+    return float(best.sum()), min(totals), float(np.median(best[full])) * 1e3
+
+
+def _sim_with_list(list_cmd: str, integration: str, delay: str) -> Kxci4200:
+    """A simulated 4200 set up as the labrc driver sets it for a list sweep (instruments/smu_sweep.py): CH1 the
+    VL list at 1 µA on the top electrode, CH2 0 V on the bottom one."""
+    sim = Kxci4200(SimConfig())
+    for c in [integration, "DE", "CH1, 'V1', 'I1', 1, 1", "CH2, 'V2', 'I2', 1, 3", "CH3", "CH4", "SS", list_cmd,
+              "VC2, 0, 0.105", "HT 0", delay, "SM", "DM2", "LI 'V1','I1'", "MD"]:
+        sim.handle(c)
+    return sim
+
+
+class _Timed:
+    """Wraps a device method and adds up the time spent in it."""
+
+    def __init__(self, fn):
+        self.fn, self.s = fn, 0.0
+
+    def __call__(self, *a):
+        t0 = time.perf_counter()
+        r = self.fn(*a)
+        self.s += time.perf_counter() - t0
+        return r
+
+
+def bench_me1_endurance(n_bursts: int, repeats: int) -> tuple[float, float]:
+    """ms per ``ME1`` of the endurance burst (408 cycles of the 7-point cycle, 2,856 points) through the
+    simulator, least over the repeats per burst: (whole ME1, of it in ``apply_cycles``)."""
+    cycle = ",".join(f"{x:g}" for x in LEVELS_V)
+    tot, mod = [], []
+    for _ in range(repeats):
+        sim = _sim_with_list("VL1, 1, 1E-06, " + ",".join([cycle] * 408), "IT1", "DT 0.005")
+        dev = sim.dut
+        dev.apply_cycles = timed = _Timed(dev.apply_cycles)
+        t, m = np.empty(n_bursts), np.empty(n_bursts)
+        for j in range(n_bursts):
+            s0, t0 = timed.s, time.perf_counter()
+            sim.handle("ME1")
+            t[j], m[j] = time.perf_counter() - t0, timed.s - s0
+        assert not sim.internal_errors, sim.internal_errors
+        tot.append(t)
+        mod.append(m)
+    return float(_min_per_call(tot).mean()) * 1e3, float(_min_per_call(mod).mean()) * 1e3
+
+
+def bench_me1_campaign(lists, repeats: int) -> tuple[float, float]:
+    """ms per ``ME1`` of the campaign's lists (each device from fresh, lists in order), least over the repeats
+    per list: (whole ME1, of it in ``apply_segments``). The VL command itself is not timed."""
+    texts = [(d, "VL1, 1, 1E-06, " + ",".join(f"{x:g}" for x in v)) for d, v in lists]
+    tot, mod = [], []
+    for _ in range(repeats):
+        sim = _sim_with_list(texts[0][1], "IT1", "DT 0")
+        timed = {}
+        t, m = np.empty(len(texts)), np.empty(len(texts))
+        for j, (d, text) in enumerate(texts):
+            sim_state.select_device(sim, d)
+            dev = sim.dut
+            if d not in timed:
+                dev.apply_segments = timed[d] = _Timed(dev.apply_segments)
+            sim.handle("SS")
+            sim.handle(text)
+            sim.handle("MD")
+            s0, t0 = timed[d].s, time.perf_counter()
+            sim.handle("ME1")
+            t[j], m[j] = time.perf_counter() - t0, timed[d].s - s0
+        assert not sim.internal_errors, sim.internal_errors
+        tot.append(t)
+        mod.append(m)
+    return float(_min_per_call(tot).mean()) * 1e3, float(_min_per_call(mod).mean()) * 1e3
+
+
+def report_me1(repeats: int) -> None:
+    s, best, med = bench_protocol_bursts(repeats)
+    print(f"the issue's run in the protocol's 4,907 bursts (model only): {s:.3f} s as the sum of each burst's least "
+          f"time over {repeats} repeats, best total {best:.3f} s; a 408-cycle burst {med:.3f} ms")
+    tot, mod = bench_me1_endurance(300, repeats)
+    print(f"ME1 of a 408-cycle endurance burst: {tot:.3f} ms, of it model {mod:.3f} ms -> simulator overhead "
+          f"{tot - mod:.3f} ms (least per burst over {repeats} repeats of 300)")
+    tot, mod = bench_me1_campaign(campaign_lists(), repeats)
+    print(f"ME1 of a spike-train campaign list: {tot:.3f} ms, of it model {mod:.3f} ms -> overhead {tot - mod:.3f} ms; "
+          f"per pattern {tot / 6:.3f} ms (6 patterns a list; least per list over {repeats} repeats)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=500_000, help="cycles per repeat (2000000 = the issue's run)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--campaign-only", action="store_true", help="only the spike-train campaign lists")
+    ap.add_argument("--me1-only", action="store_true", help="only the protocol's bursts and the simulated ME1 figures")
     a = ap.parse_args()
     if a.cycles < 1 or a.repeats < 1:
         ap.error("--cycles and --repeats must be >= 1")
+    report_me1(max(3, a.repeats))
+    if a.me1_only:
+        return
     report_campaign(3 * a.repeats)
     if a.campaign_only:
         return

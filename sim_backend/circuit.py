@@ -39,6 +39,28 @@ class Reading:
     status: np.ndarray         # one letter per point: 'N' normal, 'C' this channel in compliance
 
 
+_NORMAL: dict[int, np.ndarray] = {}     # n → read-only array of n 'N' (a status column without compliance)
+
+
+def status_normal(n: int) -> np.ndarray:
+    """``np.full(n, "N")``, shared and read-only (every test stores one per channel time column)."""
+    a = _NORMAL.get(n)
+    if a is None:
+        if len(_NORMAL) >= 64:
+            _NORMAL.clear()
+        a = _NORMAL[n] = np.full(n, "N")
+        a.setflags(write=False)
+    return a
+
+
+def _status(limited: np.ndarray | None, n: int) -> np.ndarray:
+    """``np.where(limited, "C", "N")`` (``None``: no point limited), a new array."""
+    st = status_normal(n).copy()
+    if limited is not None:
+        st[limited] = "C"
+    return st
+
+
 def _open(src: Source, noise: np.ndarray) -> Reading:
     """A source into an open circuit: a V source holds its value; an I source ≠ 0 is in compliance."""
     n = src.value.size
@@ -56,9 +78,8 @@ def solve(sources: dict[int, Source], top: int | None, bottom: int | None, dt: n
     ``top`` and ``bottom`` (``bottom = 0``: ground unit). ``apply(v_drive, dt, icc)`` runs the device
     model; ``noise(n)`` is the open-circuit current noise of an SMU."""
     n = dt.size
-    gnd = Source("V", np.zeros(n), np.full(n, np.inf))
     st = sources.get(top) if top else None
-    sb = gnd if bottom == 0 else sources.get(bottom) if bottom else None
+    sb = Source("V", np.zeros(n), np.full(n, np.inf)) if bottom == 0 else sources.get(bottom) if bottom else None
     out: dict[int, Reading] = {}
     wired = st is not None and sb is not None and st.mode != "M" and sb.mode != "M"
     if wired:
@@ -90,10 +111,13 @@ def _drive(st: Source, sb: Source, dt: np.ndarray, apply: Callable) -> tuple[Rea
         res = apply(vt - vb, dt, np.minimum(ct, cb))
         lim_top = ct <= cb
         c = res.compliance
-        v_top = np.where(c & lim_top, vb + res.v_dev_v, vt)
-        v_bot = np.where(c & ~lim_top, vt - res.v_dev_v, vb)
-        rt = Reading(v_top, res.i_a, np.where(c & lim_top, "C", "N"))
-        rb = Reading(v_bot, -res.i_a, np.where(c & ~lim_top, "C", "N"))
+        # which SMU limits the points in compliance (one of them at every point when the compliances are
+        # constant, as in every list sweep): the masks of np.where(c & lim_top, …) without the empty one
+        top_c, bot_c = (c, None) if lim_top.all() else (None, c) if not lim_top.any() else (c & lim_top, c & ~lim_top)
+        v_top = np.where(top_c, vb + res.v_dev_v, vt) if top_c is not None else vt.astype(np.float64)
+        v_bot = np.where(bot_c, vt - res.v_dev_v, vb) if bot_c is not None else vb.astype(np.float64)
+        rt = Reading(v_top, res.i_a, _status(top_c, c.size))
+        rb = Reading(v_bot, -res.i_a, _status(bot_c, c.size))
         return rt, rb
     # top: current source vt (A) with voltage compliance ct (V); bottom: voltage source vb with limit cb
     zero = vt == 0

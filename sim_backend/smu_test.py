@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .circuit import Source, solve
+from .circuit import Source, solve, status_normal
 from .errors import KxciFault
 from .replies import E_ARGUMENT, E_SETUP, E_UNSUPPORTED, args, eng, quoted, sci_list
 from .smu_pages import LIST_MAX, ChannelDef, Sweep, TestSetup
@@ -50,6 +50,11 @@ class TestBuffer:
 class Plan:
     drives: dict[tuple[str, int], Sweep]    # per channel: kind, values per point, compliance
     dt: np.ndarray                          # duration of each point's segment
+
+
+def _tiled(values: np.ndarray, n: int) -> np.ndarray:
+    """``np.tile(values, n)`` (a copy for n = 1, without tile's overhead)."""
+    return values.copy() if n == 1 else np.tile(values, n)
 
 
 class MeasurementControl:
@@ -88,7 +93,7 @@ class MeasurementControl:
         n2 = steps.size
         if n1 * n2 > LIST_MAX:
             raise KxciFault(E_SETUP, f"{n1 * n2} points > the {LIST_MAX}-reading buffer")
-        drives[k1] = Sweep(d1.source, np.tile(sweep.values, n2), sweep.comp)
+        drives[k1] = Sweep(d1.source, _tiled(sweep.values, n2), sweep.comp)
         for k in var1p:
             d = s.chans[k]
             if d.source != d1.source:
@@ -105,12 +110,13 @@ class MeasurementControl:
                 sub = s.lists[k]
                 if sub.values.size != n1 or sub.kind != d.source:
                     raise KxciFault(E_SETUP, "subordinate list of another length or source mode")
-                drives[k] = Sweep(d.source, np.tile(sub.values, n2), sub.comp)
+                drives[k] = Sweep(d.source, _tiled(sub.values, n2), sub.comp)
             else:
                 drives[k] = self._const_drive(k, d, n1 * n2)
         t = self._t_int()
         dt = np.full(n1 * n2, s.delay_s + t)
-        dt[::n1] += s.hold_s                    # the hold time precedes every VAR1 sweep [inference]
+        if s.hold_s != 0.0:                     # (x + 0.0 is x for these positive durations)
+            dt[::n1] += s.hold_s                # the hold time precedes every VAR1 sweep [inference]
         return Plan(drives, dt)
 
     def _sampling_plan(self) -> Plan:
@@ -162,12 +168,12 @@ class MeasurementControl:
         sources: dict[int, Source] = {}
         for k, sw in plan.drives.items():
             comp = np.maximum(sw.comp, self._comp_min(k, sw.kind))   # raised silently (KXCI-E p. 5-20)
-            sources[self._physical(k)] = Source(sw.kind, sw.values, np.broadcast_to(comp, sw.values.shape))
+            sources[self._physical(k)] = Source(sw.kind, sw.values, np.full(sw.values.shape, comp))
         for n, smu in self.smus.items():
             smu.on = n in sources
         t0 = self.clock_s
         readings = solve(sources, *self._wiring(), plan.dt, self._apply, self._noise)
-        t_points = np.cumsum(plan.dt)
+        t_points = self._t_points(plan.dt)
         cols: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for k, d in self.setup.chans.items():
             r = readings[self._physical(k)]
@@ -175,7 +181,7 @@ class MeasurementControl:
             if d.iname:
                 cols[d.iname] = (r.i, r.status)
             if k[0] == "CH":
-                cols[f"CH{k[1]}T"] = (t_points, np.full(t_points.size, "N"))
+                cols[f"CH{k[1]}T"] = (t_points, status_normal(t_points.size))
         npts = t_points.size
         if self.exit_on_compliance:    # EC 1: the test ends at the first point in compliance
             hit = np.zeros(npts, bool)
@@ -187,6 +193,17 @@ class MeasurementControl:
         self._store(cols, t_points[:npts], npts, append)
         for n, src in sources.items():   # outputs stay at the last point (ST standby not simulated)
             self.smus[n].value = float(src.value[npts - 1])
+
+    def _t_points(self, dt: np.ndarray) -> np.ndarray:
+        """``np.cumsum(dt)``, remembered for the last ``dt`` (an endurance run plans the same points burst after
+        burst; the sum of 2,856 points costs more than comparing them). Read-only: test buffers keep it."""
+        last = getattr(self, "_last_t_points", None)
+        if last is not None and last[0].shape == dt.shape and bool((last[0] == dt).all()):
+            return last[1]
+        t = np.cumsum(dt)
+        t.setflags(write=False)
+        self._last_t_points = (dt.copy(), t)
+        return t
 
     def _store(self, cols: dict, t_points: np.ndarray, npts: int, append: bool) -> None:
         buf = self.buffer if append else self._new_buffer()

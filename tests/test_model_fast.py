@@ -110,3 +110,51 @@ def test_triangle_pulses_that_switch_at_their_peak_equal_the_run_by_run_loop():
     for x, y in zip(ra, rb):
         assert np.allclose(x.i_a, y.i_a, rtol=1e-12, atol=0) and np.array_equal(x.compliance, y.compliance)
     assert sa == sb
+
+
+def test_wear_factors_from_a_chunk_equal_the_per_list_computation():
+    """cycles._wear_factors slices factors computed for WEAR_CHUNK counts: bit for bit the numbers the per-list
+    wear_next computation gives, at any offset into the chunk, across chunks and after the count moves back."""
+    from sim_backend.model import cycles
+
+    dev = Die(1, seed=3).device(0)
+    pre = dev._pre
+    for n, count in [(0, 409), (409, 409), (4000, 409), (1_000_000, 4096 + 7), (5, 2), (int(0.97 * dev.p.n_fail_vol), 409)]:
+        dev._n_vol = n
+        hrs, grw = cycles._wear_factors(dev, count)
+        wear = dev.wear_next(False, count)
+        w_nv = float(dev.wear(True))
+        assert np.array_equal(hrs, 1.0 + pre.wear_hrs * np.maximum(wear, w_nv))
+        assert np.array_equal(grw, 1.0 - pre.wear_grow * wear)
+        assert not hrs.flags.writeable
+
+
+def test_period_of_a_drive_equals_the_whole_list_definition():
+    """kxci._period (candidates rejected on samples first) against the definition: the smallest divisor k ≤ k_max
+    of the length with v, dt and icc all k-periodic."""
+    from sim_backend.kxci import _period
+
+    def reference(v, dt, icc, k_max=64):
+        n = v.size
+        for k in range(1, min(k_max, n // 2) + 1):
+            if n % k == 0 and np.array_equal(v[k:], v[:-k]) and np.array_equal(dt[k:], dt[:-k]) \
+                    and np.array_equal(icc[k:], icc[:-k]):
+                return k
+        return 0
+
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        k, reps = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        v = np.tile(rng.integers(0, 3, k).astype(float), reps)
+        dt = np.tile(rng.integers(1, 3, k).astype(float), reps)
+        icc = np.ones(v.size)
+        for a in (v, dt, icc):
+            if rng.random() < 0.2 and a.size > 1:
+                a[rng.integers(0, a.size)] += 1.0
+        k_max = int(rng.integers(1, 70))
+        assert _period(v, dt, icc, k_max) == reference(v, dt, icc, k_max)
+    for lst in campaign_lists(0, 1.0):
+        dt, icc = np.full(lst.size, 1 / 600), np.full(lst.size, 1e-6)
+        assert _period(lst, dt, icc) == reference(lst, dt, icc)
+    endurance = np.tile([0.1, 2.0, 0, 0, 0, 0, 0], 408)
+    assert _period(endurance, np.full(endurance.size, 0.005), np.full(endurance.size, 1e-6)) == 7

@@ -28,6 +28,14 @@ class BridgeMixin:
             self.on = False
         return gv + gd
 
+    def _relax_bridge(self, dt_s: float) -> None:
+        """:meth:`_relax` over one segment of a device without a drift filament (gd_p ≤ 0), state only: the same
+        float operations (numpy's exp on a one-element array, as there), none of its arrays."""
+        e = np.exp(np.array([-dt_s / (self.p.tau_v_s * self.k_tau)]))
+        self.gv, self.age_s = float(self.gv * e[0]), self.age_s + dt_s
+        if self.on and self.gv < 0.3 * self._g_last and not self.stable:
+            self.on = False
+
     def _run_grow(self, v: np.ndarray, dt: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
         """V ≥ v_th: free growth in closed form up to the first segment that reaches its current target,
         then segment by segment (compliance creep or runaway)."""

@@ -27,7 +27,7 @@ def affine_scan_bounded(a: np.ndarray, b: np.ndarray, tol: float = 1e-17) -> np.
     long as products of a can still exceed ``tol`` (a Newton update: its accuracy sets the speed; an update
     that a later pass corrects may be coarse)."""
     n = a.size
-    amax = float(a.max()) if n else 0.0
+    amax = float(np.maximum.reduce(a)) if n else 0.0
     steps = n if not 0.0 <= amax < 1.0 else \
         (0 if amax == 0.0 else max(0, math.ceil(math.log2(math.log(tol) / math.log(amax)))))
     sh = 1

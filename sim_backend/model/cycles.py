@@ -49,6 +49,10 @@ from .bridge import G_ON_THR_S
 from .chain import affine_scan_bounded
 from .measure import SegmentResult
 
+_max, _min, _nnz = np.maximum.reduce, np.minimum.reduce, np.count_nonzero   # (ndarray.max/.any go through
+#   Python wrappers: ≈ 1 µs each, and a call has ~30 reductions)
+WEAR_CHUNK = 4096        # volatile counts whose wear factors are computed at once (≈ 10 lists of 408 cycles)
+
 MAX_PASSES = 16          # chain Newton passes before the block is left to apply_segments
 TOL_CHAIN = 1e-14        # relative quadratic remainder of the chain's last Newton update
 TOL_U = 3e-8             # |Δu| of the creep's last Newton step (u ≥ u_min ≈ 0.9; remainder ≤ 0.3·Δu²)
@@ -70,6 +74,7 @@ class Pattern:
     neg_t_post: np.ndarray   # −cumsum(dt[w+1:]): from the end of the write
     t_pre_all: float
     t_post_all: float
+    neg_t_gap: float         # −(t_post_all + t_pre_all): from the end of a write to the start of the next
     dt_sum: float
     pre_v: bool              # a segment before / after the write has V ≠ 0 (carries current, can clamp)
     post_v: bool
@@ -102,6 +107,7 @@ def pattern(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray) -> Pattern | No
         w=w, k=k, c=c, vw=vw, dtw=float(dt[w]), icc=icc.copy(),
         neg_t_pre=-np.cumsum(dt[:w]), neg_t_post=-np.cumsum(dt[w + 1:]),
         t_pre_all=float(dt[:w].sum()), t_post_all=float(dt[w + 1:].sum()), dt_sum=float(dt.sum()),
+        neg_t_gap=-(float(dt[w + 1:].sum()) + float(dt[:w].sum())),
         pre_v=bool(np.any(v[:w] != 0.0)), post_v=bool(np.any(v[w + 1:] != 0.0)),
         s_w=math.sinh(vw / p.v_nl_v), s_row=np.sinh(v / p.v_nl_v),
         kw_per_a=math.exp(min((vw - 1.0) / p.v_k_v, 60.0)) / p.tau_g1_s,
@@ -145,19 +151,41 @@ def fast_cycles(dev, pat: Pattern, v: np.ndarray, n: int):
 
 
 def _block(dev, pat: Pattern, z: np.ndarray, m: int) -> Block:
-    p, pre = dev.p, dev._pre
+    p = dev.p
     kf = np.empty((3, m + 1))
-    kf[:, 0] = dev.k_grow, dev.k_tau, dev.k_hrs
+    kf[0, 0], kf[1, 0], kf[2, 0] = dev.k_grow, dev.k_tau, dev.k_hrs
     np.multiply(z[:, 1:].T, pat.cc, out=kf[:, 1:])
     np.exp(kf[:, 1:], out=kf[:, 1:])
-    wear = dev.wear_next(False, m + 1)                 # wear at write i before its count = wear[i]
-    goff = p.g_off_s * kf[2] * (1.0 + pre.wear_hrs * np.maximum(wear, float(dev.wear(True))))
+    hrs, grw = _wear_factors(dev, m + 1)               # wear at write i before its count: index i
+    goff = p.g_off_s * kf[2]
+    goff *= hrs
     goff_v = goff * p.v_nl_v
     io_w = goff_v[:-1] * pat.s_w
     ci = pat.c - io_w
-    return Block(kf=kf, goff=goff, goff_v=goff_v, tau=p.tau_v_s * kf[1],
-                 grow=kf[0, :-1] * (1.0 - pre.wear_grow * wear[:-1]),
-                 g_hit=np.maximum(ci / pat.vw, 0.0), i_f=np.maximum(ci, 0.0), io_w=io_w)
+    g_hit = ci / pat.vw
+    np.maximum(g_hit, 0.0, out=g_hit)
+    grow = kf[0, :-1] * grw[:-1]
+    return Block(kf=kf, goff=goff, goff_v=goff_v, tau=p.tau_v_s * kf[1], grow=grow, g_hit=g_hit,
+                 i_f=np.maximum(ci, 0.0), io_w=io_w)
+
+
+def _wear_factors(dev, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The wear factors of the next ``count`` volatile counts: HRS leakage 1 + wear_hrs·max(w, w_nv) and growth
+    1 − wear_grow·w, w = ``dev.wear_next(False, ·)``, computed for WEAR_CHUNK counts at once and sliced (the
+    same numbers: the counts are exact integers, every factor is elementwise; read-only views)."""
+    n = dev._n_vol
+    w_nv = dev._wear_nv()
+    ch = dev._wear_chunk
+    if ch is None or not ch[0] <= n <= ch[1] - count or ch[2] != w_nv:
+        pre = dev._pre
+        wear = dev.wear_next(False, max(count, WEAR_CHUNK))
+        hrs = 1.0 + pre.wear_hrs * np.maximum(wear, w_nv)
+        grw = 1.0 - pre.wear_grow * wear
+        hrs.setflags(write=False)
+        grw.setflags(write=False)
+        ch = dev._wear_chunk = (n, n + wear.size, w_nv, hrs, grw)
+    o = n - ch[0]
+    return ch[3][o:o + count], ch[4][o:o + count]
 
 
 def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
@@ -168,36 +196,44 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
     gb = p.g_b_s
     # the leakage holds V_dev (worn or DDAB HRS): apply_segments grows the bridge there instead of creeping
     # (_grow_segment); a write that cannot reach Icc below the saturated bridge never hits
-    if (i_f < 0.5 * pat.c).any() or not (g_hit < gb).all():
+    # ((i_f < ½c).any() or not (g_hit < g_b).all(), by the extremes: a NaN of ci is in both, max keeps it)
+    if _min(i_f) < 0.5 * pat.c or not _max(g_hit) < gb:
         return None
     grow = b.grow
-    inv_kw = 1.0 / (grow * pat.kw_per_a)
-    inv_gap = 1.0 / (gb - g_hit)
-    c1 = grow * (gb - g_hit) * pat.c1_per / i_f
+    inv_kw = grow * pat.kw_per_a
+    np.divide(1.0, inv_kw, out=inv_kw)
+    gap = gb - g_hit
+    inv_gap = 1.0 / gap
+    c1 = grow * gap
+    c1 *= pat.c1_per
+    c1 /= i_f
     grows = g_hit * p.v_th_v < i_f                # the creep can raise the bridge (V_dev above v_th at the hit)
-    grows_all = bool(grows.all())
+    grows_all = _nnz(grows) == m
     i_f_vk = i_f / p.v_k_v
     tau = b.tau
     start = np.empty(m)
     start[0] = dev.gv * math.exp(-pat.t_pre_all / tau[0])
-    decay = np.exp(-(pat.t_post_all + pat.t_pre_all) / tau[1:-1])   # write i-1's end → write i's start
+    decay = np.divide(pat.neg_t_gap, tau[1:-1])    # write i-1's end → write i's start
+    np.exp(decay, out=decay)
     a_d = c1 * inv_kw
     a_d[0] = 0.0
     a_d[1:] *= decay
-    dtw, u_min, u0 = pat.dtw, pat.u_min, pat.u0
-    creep = kn.CreepRoots(u_min, u0, TOL_U)
-
+    dtw, u_min, f0 = pat.dtw, pat.u_min, pat.f0
+    creep = kn.CreepRoots(u_min, pat.u0, TOL_U)
+    gs, t_rem, ft = np.empty((3, m))
     g_w = g_hit.copy()                            # first guess: each write ends at its hit conductance
     d_prev = delta_prev = None
     for _ in range(MAX_PASSES):
         np.multiply(g_w[:-1], decay, out=start[1:])
-        t_rem = np.log((gb - start) * inv_gap)    # hit time × k (free growth), then the rest of the write
+        np.subtract(gb, start, out=gs)
+        np.multiply(gs, inv_gap, out=t_rem)       # hit time × k (free growth), then the rest of the write
+        np.log(t_rem, out=t_rem)
         t_rem *= inv_kw
         np.subtract(dtw, t_rem, out=t_rem)
-        if not t_rem.min() > 0.0:                 # a write that does not reach Icc: not this path
+        if not _min(t_rem) > 0.0:                 # a write that does not reach Icc: not this path
             return None
-        c1_t = c1 * t_rem
-        ft = c1_t + pat.f0                         # F at the end of the creep
+        np.multiply(c1, t_rem, out=ft)            # F at the end of the creep
+        ft += f0
         u, dphi = creep.solve(np.log(ft), coarse=d_prev is None)   # the first pass only starts Newton
         if u is None:
             return None
@@ -207,7 +243,7 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
         # d_i = ∂g_w[i]/∂g_w[i-1]: ∂t_rem/∂start = 1/(k·(g_b − start)), ∂g_c/∂t = g_c·c1/(u·F·φ'(u))
         den = u * ft
         den *= dphi
-        den *= gb - start
+        den *= gs
         d = g_c * a_d
         d /= den
         d *= (u > u_min) if grows_all else grows & (u > u_min)   # creep stopped at v_th: no dependence on the start
@@ -221,7 +257,9 @@ def _solve(dev, pat: Pattern, z: np.ndarray, m: int):
         return None
     # every write must bring the device from below its compliance to it (one volatile cycle each)
     np.multiply(g_w[:-1], decay, out=start[1:])
-    if (start * pat.vw + b.io_w >= pat.c).any():
+    hit = start * pat.vw
+    hit += b.io_w
+    if _max(hit) >= pat.c:                        # (start·vw + io_w ≥ c).any(); NaN: see above
         return None
     return b, g_w, start
 
@@ -230,10 +268,16 @@ def _converged(d, d_prev, delta, delta_prev, g_w) -> bool:
     """The last update δ is exact to its quadratic remainder ½·|∂d_i/∂g_{i-1}|·δ_{i-1}², ∂d by the change of d
     between the last two passes over the update between them; accept it at ≤ TOL_CHAIN relative."""
     dl = np.abs(delta[:-1])
-    rem = np.abs(d[1:] - d_prev[1:])
+    rem = np.subtract(d[1:], d_prev[1:])
+    np.abs(rem, out=rem)
     rem *= dl * dl
-    rem /= np.maximum(np.abs(delta_prev[:-1]), dl) + 1e-300
-    return bool((rem <= (2.0 * TOL_CHAIN) * np.abs(g_w[1:])).all())
+    den = np.abs(delta_prev[:-1])
+    np.maximum(den, dl, out=den)
+    den += 1e-300
+    rem /= den
+    lim = np.abs(g_w[1:])
+    lim *= 2.0 * TOL_CHAIN
+    return _nnz(rem <= lim) == rem.size
 
 
 def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start: np.ndarray) -> SegmentResult | None:
@@ -244,8 +288,11 @@ def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start:
     tau = b.tau
     i = np.zeros((m, k))
     if pat.pre_v and w == 1:                       # one segment before the write: its end is the write's start
-        i[:, 0] = start * v[0] + b.goff_v[:-1] * pat.s_row[0]
-        if (np.abs(i[:, 0]) > pat.icc[0]).any():
+        i0 = start * v[0]
+        i0 += b.goff_v[:-1] * pat.s_row[0]
+        i[:, 0] = i0
+        np.abs(i0, out=i0)
+        if _max(i0) > pat.icc[0]:                  # (|i[:, 0]| > icc[0]).any()
             return None
     elif pat.pre_v:                                # bridge before the write: relaxing from the last cycle's
         src = np.empty(m)
@@ -255,21 +302,23 @@ def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start:
         i[:, :w] = g_pre * v[:w] + b.goff_v[:-1, None] * pat.s_row[None, :w]
         if (np.abs(i[:, :w]) > pat.icc[:w]).any():
             return None
-    i_w = g_w * pat.vw + b.goff_v[1:] * pat.s_w     # the write, measured after its event's HRS draw
+    i_w = g_w * pat.vw                             # the write, measured after its event's HRS draw
+    i_w += b.goff_v[1:] * pat.s_w
     if pat.post_v:
         g_post = g_w[:, None] * np.exp(pat.neg_t_post[None, :] / tau[1:, None])
         i[:, w + 1:] = g_post * v[w + 1:] + b.goff_v[1:, None] * pat.s_row[None, w + 1:]
         if (np.abs(i[:, w + 1:]) > pat.icc[w + 1:]).any():
             return None
     cw = i_w > c
-    n = int(np.count_nonzero(cw))
-    i[:, w] = np.where(cw, c, i_w)
+    n = int(_nnz(cw))
+    i[:, w] = c if n == m else i_w if n == 0 else np.where(cw, c, i_w)
     if n:
         g, goff = (g_w, b.goff[1:]) if n == m else (g_w[cw], b.goff[1:][cw])
         x = _v_at_current(g, goff, c, pat.vw, p.v_nl_v)
     # commit: m volatile events, state after the last cycle
     dev._n_vol += m
-    dev.k_grow, dev.k_tau, dev.k_hrs = float(b.kf[0, -1]), float(b.kf[1, -1]), float(b.kf[2, -1])
+    kf = b.kf
+    dev.k_grow, dev.k_tau, dev.k_hrs = float(kf[0, -1]), float(kf[1, -1]), float(kf[2, -1])
     dev.gv = float(g_w[-1]) * math.exp(float(pat.neg_t_post[-1]) / float(tau[-1])) if w < k - 1 else \
         float(g_w[-1])
     dev._g_last, dev._c = max(float(g_w[-1]), G_ON_THR_S), c
@@ -282,8 +331,7 @@ def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start:
     t += pre.noise_i_abs_a
     t *= z
     i += t
-    v_dev = np.empty((m, k))
-    v_dev[...] = v
+    v_dev = _v_template(v, m).copy()
     comp = np.zeros((m, k), dtype=bool)
     comp[:, w] = cw
     if n:
@@ -295,12 +343,29 @@ def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start:
     return SegmentResult(i, v_dev, comp)
 
 
+_V_TEMPLATES: dict[tuple[bytes, int], np.ndarray] = {}
+
+
+def _v_template(v: np.ndarray, m: int) -> np.ndarray:
+    """The (m, k) array of m rows of the pattern's voltages v (read-only; a list's V_dev starts as a copy)."""
+    key = (v.tobytes(), m)
+    t = _V_TEMPLATES.get(key)
+    if t is None:
+        if len(_V_TEMPLATES) >= 64:
+            _V_TEMPLATES.clear()
+        t = _V_TEMPLATES[key] = np.empty((m, v.size))
+        t[...] = v
+        t.setflags(write=False)
+    return t
+
+
 def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: float) -> np.ndarray:
     """Device voltage where g·V + I_off(V) = c for writes at vw > 0 (``Memristor._v_at_current``): Newton from
     above (convex, rising), started at the root of the leakage to third order, g·x + g_off·(x + x³/(6v_nl²))
     = c, one Newton step from the linear value; stopped at |Δx| ≤ TOL_V·vw."""
     gg = g + goff
-    x0 = np.minimum(vw, c / gg)
+    x0 = np.divide(c, gg)
+    np.minimum(vw, x0, out=x0)
     x2 = x0 * x0
     cub = goff / (6.0 * vn * vn)
     num = x2 * x0
@@ -308,10 +373,11 @@ def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: floa
     den = x2 * (3.0 * cub)
     den += gg
     num /= den
-    x = x0 - num                                    # the cubic is below the sinh: x stays above the root
-    hv = 0.5 * goff * vn
+    x = np.subtract(x0, num, out=x0)               # the cubic is below the sinh: x stays above the root
     h = 0.5 * goff
-    e, inv, f = np.empty(x.size), np.empty(x.size), np.empty(x.size)
+    hv = h * vn
+    e, inv, f = np.empty((3, x.size))
+    tol = TOL_V * vw
     for _ in range(30):
         np.divide(x, vn, out=e)
         np.exp(e, out=e)
@@ -327,7 +393,7 @@ def _v_at_current(g: np.ndarray, goff: np.ndarray, c: float, vw: float, vn: floa
         f /= den
         x -= f
         np.maximum(x, 0.0, out=x)
-        if np.abs(f).max() <= TOL_V * vw:
+        if _max(np.abs(f, out=inv)) <= tol:        # (inv is free until the next step)
             break
     return x
 

@@ -46,6 +46,8 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         self.vectorized = True      # False: segment by segment (the reference the fast paths are tested against)
         self.batch_runs = True      # False: apply_segments run by run (the reference of runs.free_runs)
         self._patterns: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, Pattern | None]] = {}
+        self._wear_chunk: tuple | None = None        # cycles._wear_factors: wear factors of a range of counts
+        self._w_nv: tuple[int, float] | None = None  # WearMixin._wear_nv: (n_nv, its wear)
 
     # ---------------------------------------------------------------- public helpers
     @property
@@ -108,7 +110,11 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         """The device sits at 0 V for dt_s: both populations relax; nothing is measured, no noise is drawn."""
         if not dt_s > 0 or not math.isfinite(dt_s):
             raise ValueError(f"dt_s must be finite and > 0, got {dt_s}")
-        if self.failed not in ("short", "open"):
+        if self.failed in ("short", "open"):
+            pass
+        elif self.gd_p <= 0.0:     # only the bridge: _relax's numbers without its arrays (the simulator idles
+            self._relax_bridge(float(dt_s))      # the device before every test)
+        else:
             self._relax(np.array([float(dt_s)]))
         self.t_s += float(dt_s)
     # ---------------------------------------------------------------- main entry points
@@ -167,9 +173,9 @@ class Memristor(BridgeMixin, FilamentMixin, WearMixin, MeasureMixin):
         below v_th, ≥ v_th — and one compliance). Stretches of runs without a switching event on a device
         without a drift filament go through :func:`runs.free_runs` (``batch_runs``), the rest run by run."""
         p = self.p
-        kind = np.where(v <= -p.v_reset_v, -1, np.where(v >= p.v_th_v, 1, 0))
+        kind = (v >= p.v_th_v).view(np.int8) - (v <= -p.v_reset_v).view(np.int8)   # 1 / 0 / −1 (v_th > 0 > −v_reset)
         edge = np.flatnonzero((kind[1:] != kind[:-1]) | (icc[1:] != icc[:-1])) + 1
-        starts, ends = np.r_[0, edge], np.r_[edge, v.size]
+        starts, ends = np.concatenate(([0], edge)), np.concatenate((edge, [v.size]))
         g_out, goff_out = np.empty(v.size), np.empty(v.size)
         n_runs = starts.size
         if not (self.batch_runs and self.vectorized) or n_runs < BATCH_MIN_RUNS:

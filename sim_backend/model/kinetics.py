@@ -101,7 +101,7 @@ class CreepRoots:
             u = self.u - (ln_f - self.ln_f) / self.dphi
         np.maximum(u, self.u_min, out=u)
         np.minimum(u, self.u0, out=u)
-        a, q, f, dphi, step = (np.empty(u.size) for _ in range(5))
+        a, q, f, dphi, step = np.empty((5, u.size))
         for _ in range(12):
             np.add(u, 2.0, out=a)
             np.multiply(a, u, out=q)
@@ -116,7 +116,7 @@ class CreepRoots:
             np.maximum(f, self.u_min, out=f)     # below it, from above it lands below it, so never above u0
             np.subtract(f, u, out=step)
             u, f = f, u
-            if coarse or np.abs(step).max() <= self.tol_u:
+            if coarse or np.maximum.reduce(np.abs(step, out=a)) <= self.tol_u:   # (a: free until the next step)
                 break
         else:
             return None, None
@@ -124,7 +124,7 @@ class CreepRoots:
         return u, dphi
 
     def _guess(self, ln_f: np.ndarray) -> np.ndarray:
-        s_ref = -float(ln_f.sum()) / ln_f.size
+        s_ref = -float(np.add.reduce(ln_f)) / ln_f.size
         u = min(max(2.0, self.u_min), self.u0)
         for _ in range(50):                         # scalar Newton: φ(u) = s_ref
             q = u * (u + 2.0)
@@ -136,7 +136,8 @@ class CreepRoots:
         d1 = 1.0 + (2.0 * u + 2.0) / q              # φ', φ'' at the reference root
         d2 = -(u * u + (u + 2.0) ** 2) / (q * q)
         c2 = -0.5 * d2 / d1 ** 3                    # u(s) ≈ u + (s − s_ref)/φ' − φ''/(2φ'³)·(s − s_ref)²
-        ds = -ln_f - s_ref
+        ds = np.negative(ln_f)
+        ds -= s_ref
         g = ds * c2
         g += 1.0 / d1
         g *= ds

@@ -32,13 +32,18 @@ class MeasureMixin:
         if i_free is None:
             i_free = g * v + kn.i_off(goff, p.v_nl_v, v)
         comp = np.abs(i_free) > icc
-        i = np.where(comp, np.sign(v) * np.where(comp, icc, 0.0), i_free)   # no sign(0)·inf
+        n = int(np.count_nonzero(comp))
+        # (without a point in compliance np.where(comp, …, i_free) is i_free: no copy, it is not written to)
+        i = np.where(comp, np.sign(v) * np.where(comp, icc, 0.0), i_free) if n else i_free   # no sign(0)·inf
         v_dev = v.copy()
-        if comp.any():
+        if n:
             v_dev[comp] = self._v_at_current(g[comp], goff[comp], icc[comp], v[comp])
         z = self._rng.standard_normal(i.size, dtype=np.float32).reshape(i.shape)
-        i = i + (pre.noise_i_rel * np.abs(i) + pre.noise_i_abs_a) * z
-        n = int(comp.sum())
+        t = np.abs(i)                           # i + (rel·|i| + abs)·z, one temporary
+        t *= pre.noise_i_rel
+        t += pre.noise_i_abs_a
+        t *= z
+        i = i + t
         if n:
             v_dev[comp] *= 1.0 + pre.noise_v_rel * self._rng.standard_normal(n, dtype=np.float32)
         return SegmentResult(i, v_dev, comp)
@@ -64,14 +69,14 @@ def validate(v_v, dt_s, icc_a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dt = np.asarray(dt_s, dtype=np.float64)
     if v.ndim != 1 or v.size == 0 or dt.shape != v.shape:
         raise ValueError(f"v_v and dt_s must be non-empty 1-D arrays of equal length, got {v.shape} and {dt.shape}")
-    if not np.all(np.isfinite(v)):
+    if np.count_nonzero(np.isfinite(v)) != v.size:
         raise ValueError("v_v must be finite")
-    if not np.all(np.isfinite(dt) & (dt > 0)):
+    if np.count_nonzero(np.isfinite(dt) & (dt > 0)) != dt.size:
         raise ValueError("dt_s must be finite and > 0")
-    icc = np.broadcast_to(np.asarray(icc_a, dtype=np.float64), v.shape) if np.ndim(icc_a) == 0 \
+    icc = np.full(v.shape, np.asarray(icc_a, dtype=np.float64)) if np.ndim(icc_a) == 0 \
         else np.asarray(icc_a, dtype=np.float64)
     if icc.shape != v.shape:
         raise ValueError(f"icc_a must be a scalar or have shape {v.shape}, got {icc.shape}")
-    if np.any(np.isnan(icc) | (icc <= 0)):
+    if np.count_nonzero(np.isnan(icc) | (icc <= 0)):
         raise ValueError("icc_a must be > 0 (np.inf for no compliance)")
     return v, dt, icc

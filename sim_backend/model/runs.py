@@ -67,11 +67,18 @@ def seg_cumsum(x: np.ndarray, st: np.ndarray, ln: np.ndarray) -> np.ndarray:
     the same sequential sums, bit for bit. A run of equal values reads them from its value's prefix table."""
     first_r = x[st]
     const = np.logical_and.reduceat(x == np.repeat(first_r, ln), st)
-    uniq, inv = np.unique(np.where(const, first_r, first_r[0]), return_inverse=True)
+    vals = np.where(const, first_r, first_r[0])
+    srt = np.sort(vals)                        # np.unique(vals), without its Python-level overhead
+    new = np.empty(srt.size, dtype=bool)
+    new[0] = True
+    np.not_equal(srt[1:], srt[:-1], out=new[1:])
+    uniq = srt[new]
     if uniq.size > MAX_PREFIX_VALUES:
         const[:] = False
         uniq, inv = uniq[:1], np.zeros(st.size, dtype=np.intp)
-    m = int(ln.max())
+    else:
+        inv = np.searchsorted(uniq, vals)      # (np.unique's return_inverse, without its argsort)
+    m = int(np.maximum.reduce(ln))
     table = np.concatenate([_prefix(u, m)[:m] for u in uniq.tolist()])
     out = table[np.repeat(inv * m - st, ln) + np.arange(x.size)]
     for r in np.flatnonzero(~const).tolist():
@@ -84,18 +91,39 @@ def run_sums(x: np.ndarray, st: np.ndarray, ln: np.ndarray, want: np.ndarray) ->
     """``x[st[i]:st[i] + ln[i]].sum()`` for the runs i where ``want`` (runs contiguous, in order, covering x;
     0 elsewhere): numpy's pairwise sums, one per length for the runs of one equal value."""
     first_r = x[st]
-    const = np.logical_and.reduceat(x == np.repeat(first_r, ln), st) & (first_r == first_r[0]) & want
+    if np.minimum.reduce(x) == np.maximum.reduce(x):   # one value (a list on one time grid): every run is
+        const, rest = want, ()                         # constant and equal to the first
+    else:
+        const = np.logical_and.reduceat(x == np.repeat(first_r, ln), st) & (first_r == first_r[0]) & want
+        rest = np.flatnonzero(want & ~const).tolist()
     out = np.zeros(st.size)
-    if const.any():
-        d = float(first_r[0])
+    if np.count_nonzero(const):
         lc = ln[const]
-        table = np.zeros(int(lc.max()) + 1)
-        for m in np.unique(lc).tolist():
-            table[m] = _sum(m, d)
-        out[const] = table[lc]
-    for r in np.flatnonzero(want & ~const).tolist():
+        out[const] = _sum_table(float(first_r[0]), lc)[lc]
+    for r in rest:
         out[r] = x[st[r]:st[r] + ln[r]].sum()
     return out
+
+
+_SUM_TABLES: dict[float, np.ndarray] = {}   # value → [np.full(m, value).sum() for m], NaN where not yet needed
+
+
+def _sum_table(d: float, lengths: np.ndarray) -> np.ndarray:
+    """A table t with t[m] = ``_sum(m, d)`` for every m in ``lengths`` (filled as lengths are asked for)."""
+    t = _SUM_TABLES.get(d)
+    top = int(np.maximum.reduce(lengths))
+    if t is None or t.size <= top:
+        if len(_SUM_TABLES) >= CACHE_MAX:
+            _SUM_TABLES.clear()
+        old = t
+        t = _SUM_TABLES[d] = np.full(max(top + 1, 64, 0 if old is None else 2 * old.size), np.nan)
+        if old is not None:
+            t[:old.size] = old
+    miss = np.isnan(t[lengths])
+    if np.count_nonzero(miss):
+        for m in np.unique(lengths[miss]).tolist():
+            t[m] = _sum(m, d)
+    return t
 
 
 def free_runs(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, grow: np.ndarray, starts: np.ndarray,
@@ -113,18 +141,19 @@ def free_runs(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, grow: np.ndar
     gb = p.g_b_s
     w = dd.copy()                              # per-segment exponent before the sum: dt (relax) or k·dt (growth)
     gi = np.flatnonzero(gseg)
+    vg = vv[gi]
     if gi.size:
-        w[gi] = kn.rate(vv[gi], p.v_k_v, p.tau_g1_s, dev.growth_factor()) * dd[gi]
+        w[gi] = kn.rate(vg, p.v_k_v, p.tau_g1_s, dev.growth_factor()) * dd[gi]
     cs = seg_cumsum(w, st, ln)
     arg = -cs
     rl = np.flatnonzero(~gseg)
     arg[rl] /= p.tau_v_s * dev.k_tau          # _relax: exp(−tc/(τ_v·k_τ)); _run_grow: exp(−cumsum(k·dt))
     e = np.exp(arg)
     last = ends - 1 - lo
-    e_end, cs_end = e[last].tolist(), cs[last].tolist()
+    e_end = e[last].tolist()
     grow_l = grow.tolist()
     r_grow = np.flatnonzero(grow)
-    ioff = kn.i_off(goff, p.v_nl_v, vv[gi]) if gi.size else np.empty(0)
+    ioff = kn.i_off(goff, p.v_nl_v, vg) if gi.size else np.empty(0)
     v_end, io_end = np.zeros(grow.size), np.zeros(grow.size)
     target = np.zeros(grow.size)
     if r_grow.size:
@@ -132,44 +161,51 @@ def free_runs(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, grow: np.ndar
         io_end[r_grow] = kn.i_off(goff, p.v_nl_v, v_end[r_grow])
         c = icc[starts[r_grow]]
         target[r_grow] = np.where(c > p.i_lat_a, p.i_lat_a, c)
-    dsum = run_sums(dd, st, ln, grow).tolist()                 # _run_grow's age: dt[:n].sum()
+    t_seg = np.repeat(target[r_grow], ln[r_grow])            # = np.repeat(target, ln)[gi]
+    # the age after each run: _run_grow's + dt[:n].sum(), _relax's + tc[-1]
+    inc = np.where(grow, run_sums(dd, st, ln, grow), cs[last]).tolist()
     v_end_l, io_end_l, target_l = v_end.tolist(), io_end.tolist(), target.tolist()
 
-    x, age, on = dev.gv, dev.age_s, dev.on
+    x, age, on0 = dev.gv, dev.age_s, dev.on
+    on = on0
     lim, stable = 0.3 * dev._g_last, dev.stable
     n_runs = grow.size
-    x0, x_end, age_end, on_end = [0.0] * n_runs, [0.0] * n_runs, [0.0] * n_runs, [False] * n_runs
-    stop = n_runs
-    for r in range(n_runs):                    # the bridge at each run's start: the run-by-run loop's floats
-        x0[r] = x
-        if grow_l[r]:
-            y = gb - (gb - x) * e_end[r]
-            if (y + 0.0) * v_end_l[r] + io_end_l[r] >= target_l[r]:
+    x0, a0 = [0.0] * n_runs, [0.0] * n_runs    # bridge and age at each run's start (= the last one's end)
+    stop = off = n_runs                        # off: the run that turned the device OFF
+    for r, (gr, ee, dd_r, ve, io, tg) in enumerate(zip(grow_l, e_end, inc, v_end_l, io_end_l, target_l)):
+        x0[r], a0[r] = x, age                  # the bridge at each run's start: the run-by-run loop's floats
+        if gr:
+            y = gb - (gb - x) * ee
+            if (y + 0.0) * ve + io >= tg:
                 stop = r                       # reaches its target at its end (free growth is monotone)
                 break
-            x, age = y, age + dsum[r]
+            x, age = y, age + dd_r
         else:
-            x, age = x * e_end[r], age + cs_end[r]
+            x, age = x * ee, age + dd_r
             if on and x < lim and not stable:
-                on = False
-        x_end[r], age_end[r], on_end[r] = x, age, on
+                on, off = False, r
     if stop == 0:
         return 0
     m = int(ends[stop - 1]) - lo
     xs = np.repeat(np.array(x0[:stop]), ln[:stop])
     g = xs * e[:m]
     if gi.size:
-        gg = gi[gi < m]
-        g[gg] = gb - (gb - xs[gg]) * e[gg]
+        ng = int(np.searchsorted(gi, m))       # gi[:ng] = gi[gi < m] (gi ascending)
+        gg = gi[:ng]
+        g_gr = gb - (gb - xs[gg]) * e[gg]
+        g[gg] = g_gr
         # a segment inside a run that reaches its target before the run's end (a non-monotone V): that run is
         # the caller's, the runs before it are applied
-        hit = (g[gg] + 0.0) * vv[gg] + ioff[: gg.size] >= np.repeat(target, ln)[gg]
-        if hit.any():
+        hit = (g_gr + 0.0) * vg[:ng] + ioff[:ng] >= t_seg[:ng]
+        if np.count_nonzero(hit):
             r_hit = int(np.searchsorted(st, gg[int(np.argmax(hit))], side="right")) - 1
             if r_hit == 0:
                 return 0
             stop, m = r_hit, int(st[r_hit])
     g_out[lo:lo + m] = g[:m]
     goff_out[lo:lo + m] = goff
-    dev.gv, dev.age_s, dev.on = x_end[stop - 1], age_end[stop - 1], on_end[stop - 1]
+    if stop < n_runs:                          # the end of run stop − 1 is the start of run stop
+        dev.gv, dev.age_s, dev.on = x0[stop], a0[stop], on0 and stop - 1 < off
+    else:
+        dev.gv, dev.age_s, dev.on = x, age, on
     return stop

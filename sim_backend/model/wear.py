@@ -24,6 +24,14 @@ class WearMixin:
         n, lim = (self._n_nv, self.p.n_fail_nv) if nonvolatile else (self._n_vol, self.p.n_fail_vol)
         return self._wear_law(np.arange(n, n + count, dtype=np.float64) / lim)
 
+    def _wear_nv(self) -> float:
+        """``float(self.wear(True))``, remembered for the present non-volatile count (a volatile run asks for it
+        on every list and never changes it)."""
+        c = self._w_nv
+        if c is None or c[0] != self._n_nv:
+            c = self._w_nv = (self._n_nv, float(self.wear(True)))
+        return c[1]
+
     def _wear_law(self, frac):
         return np.minimum(frac, 1.0) ** self._pre.wear_p
 
