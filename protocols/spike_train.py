@@ -99,6 +99,7 @@ class SpikeTrainParams:
 
 PAPER_CYCLES = 199      # Methods: 199 cycles on each of 25 devices per class
 CHUNK_PATTERNS = 1024   # stimuli made at once: one paper device (796 patterns); ≈ 5 MiB of list voltages
+CHUNKS_KEPT = 2         # chunks kept (labrc.planning's pre-flight runs the first and the last block)
 
 
 def slot_mean(x: np.ndarray) -> np.ndarray:
@@ -224,7 +225,6 @@ class _Grid(NamedTuple):
 class _Chunk(NamedTuple):
     """The stimuli of consecutive patterns of one device slot, made at once (:meth:`SpikeTrain.chunk`)."""
 
-    key: tuple
     first: int                  # device-relative index of its first pattern
     onsets: np.ndarray          # (m, MAX_SPIKES)
     wave: np.ndarray            # (m, rest + window) list voltages, read-only
@@ -384,13 +384,14 @@ class SpikeTrain(Protocol):
 
     def chunk(self, slot: int, index: int) -> _Chunk:
         """The stimuli and list voltages of the ``grid().chunk`` patterns around device-relative pattern
-        ``index`` of device slot ``slot``, made once for the blocks they span (the last one is kept)."""
+        ``index`` of device slot ``slot``, made once for the blocks they span (the last CHUNKS_KEPT are kept:
+        the pre-flight's first and last blocks, then the run's current chunk)."""
         g, p = self.grid(), self.params
         first = index // g.chunk * g.chunk
         key = (self._grid_cache[0], slot, first)
-        cached = self.__dict__.get("_chunk_cache")
-        if cached is not None and cached.key == key:
-            return cached
+        kept = self.__dict__.setdefault("_chunks", {})
+        if key in kept:
+            return kept[key]
         r = np.arange(first, min(first + g.chunk, g.per_device))
         cyc, cl = r // g.cls_index.size, g.cls_index[r % g.cls_index.size]
         onsets = self.stimuli(slot if p.campaign else -1, cyc, cl)
@@ -399,8 +400,10 @@ class SpikeTrain(Protocol):
         n_spikes = np.sum(~np.isnan(onsets), axis=1).astype(np.int16)
         for a in (onsets, wave, n_spikes) + (() if slots is None else (slots,)):
             a.setflags(write=False)             # handed to every block of the chunk as views
-        self._chunk_cache = _Chunk(key, first, onsets, wave, slots, n_spikes)
-        return self._chunk_cache
+        kept[key] = _Chunk(first, onsets, wave, slots, n_spikes)
+        while len(kept) > CHUNKS_KEPT:
+            kept.pop(next(iter(kept)))
+        return kept[key]
 
     def _fill_window(self, onsets: np.ndarray, v: np.ndarray) -> np.ndarray | None:
         """Write the spikes and reads of each pattern into ``v`` ((k, window), zeros; a view is fine);
