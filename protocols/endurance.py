@@ -39,7 +39,7 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -68,6 +68,17 @@ from .endurance_criteria import (
     early_reference,
     run_lengths,
 )
+
+class _RunConsts(NamedTuple):
+    """What every burst of a run shares, derived once from the parameters (:meth:`_Endurance.consts`)."""
+
+    integration: int            # SMU integration (choose_integration of the width)
+    cycle_s: float              # instrument time of one cycle
+    levels: np.ndarray          # (points_per_cycle,) one cycle's source voltages, read-only
+    voltages: np.ndarray        # volatile: ``levels`` tiled for the largest burst (a burst's list is a prefix)
+    nan: np.ndarray             # NaN column of the largest burst (i_erase of the volatile mode)
+    details: np.ndarray         # the log-spaced detail cycles (:attr:`_Endurance.details`)
+
 
 class _Endurance(Protocol):
     run_type: ClassVar[str] = "endurance"
@@ -137,6 +148,29 @@ class _Endurance(Protocol):
         """The log-spaced cycles whose full trace is kept (sorted)."""
         return detail_cycles(self.params.cycles, self.params.n_detail)
 
+    def cycle_levels(self) -> np.ndarray:
+        """(points_per_cycle,) source voltages of one cycle, in list order."""
+        raise NotImplementedError
+
+    def consts(self) -> _RunConsts:
+        """The constants every burst shares, derived once per run instead of per burst (keyed by the
+        parameter values, so a protocol whose parameters change is derived again)."""
+        key = tuple(vars(self.params).values())
+        cached = self.__dict__.get("_consts_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        p = self.params
+        levels = self.cycle_levels()
+        largest = max(self.burst_sizes(), default=0)
+        voltages = np.tile(levels, largest) if self.mode == "volatile" else levels
+        nan = np.full(largest, np.nan)
+        details = detail_cycles(p.cycles, p.n_detail)
+        for a in (levels, voltages, nan, details):
+            a.setflags(write=False)             # handed to every burst as views
+        c = _RunConsts(choose_integration(p.width_s), self.cycle_s, levels, voltages, nan, details)
+        self._consts_cache = (key, c)
+        return c
+
     def blocks(self) -> list[tuple[int, int]]:
         """(first cycle, cycles) of every burst."""
         sizes = np.fromiter(self.burst_sizes(), np.int64)
@@ -148,18 +182,18 @@ class _Endurance(Protocol):
 
     def block(self, spec: tuple[int, int], carry: dict) -> BlockPlan:
         """One burst: its cycles, the failure codes, the detail traces of its log-spaced cycles."""
-        p = self.params
+        p, c = self.params, self.consts()
         first, n = spec
-        v, i, status, cols = yield from self.burst(n)
+        levels, i, status, cols = yield from self.burst(n, c)
         cycle = np.arange(first, first + n, dtype=np.int64)
         cols["on_off_ref"] = early_reference(cols["on_off"], first, carry["on_off_ref"], p.ref_cycles)
         cols["fail"] = self.fail_codes(cols, cycle)
         runs = run_lengths(cols["fail"] != FAIL_NONE, int(carry["fail_run"]))
-        cols.update(t=cycle * self.cycle_s, fail_run=runs)
-        details = self.details
-        sel = details[np.searchsorted(details, first):np.searchsorted(details, first + n)] - first
+        cols.update(t=cycle * c.cycle_s, fail_run=runs)
+        details = c.details
+        sel = details[details.searchsorted(first):details.searchsorted(first + n)] - first
         if sel.size:                           # detail first: ``cycles`` is the block's last append
-            yield Emit("detail", {"cycle": sel + first, "v_set": v[sel], "i_meas": i[sel],
+            yield Emit("detail", {"cycle": sel + first, "v_set": np.tile(levels, (sel.size, 1)), "i_meas": i[sel],
                                   "compliance": (status[sel] == "C").astype(np.uint8)})
         yield Emit("cycles", cols)
         stats = RunningStats.from_state(carry["stats"])
@@ -169,9 +203,8 @@ class _Endurance(Protocol):
                       f"early-life reference {ref:.3g}, min {stats.min:.3g}, failing cycles {stats.n_bad} "
                       f"of the {stats.n} run")
         reported = bool(carry["failure_reported"])
-        failed = np.flatnonzero(runs >= p.fail_cycles)
-        if failed.size and not reported:
-            k = int(failed[0])
+        if not reported and runs.max() >= p.fail_cycles:          # the first cycle the run reaches it
+            k = int(np.argmax(runs >= p.fail_cycles))
             yield self.failure(code=int(cols["fail"][k]), first=int(cycle[k] - runs[k] + 1), at=int(cycle[k]))
             reported = True
         return {"fail_run": int(runs[-1]), "on_off_ref": ref, "failure_reported": reported, "stats": stats.state()}
@@ -260,20 +293,26 @@ class VolatileEndurance(_Endurance):
     def cycle_s(self) -> float:
         return self.points_per_cycle * self.step_s
 
-    def burst(self, n: int):
-        """``n`` cycles as one list (``yield from``): (levels, currents, status letters, cycle columns)."""
+    def cycle_levels(self) -> np.ndarray:
+        """One cycle: read, write, rest at 0 V; "3. repeat step 1" is the next cycle's read."""
         p = self.params
-        # one cycle: read, write, rest at 0 V; "3. repeat step 1" is the next cycle's read, so the read
-        # after a write is the following read (i_read_after, NaN for the last cycle of a burst)
-        levels = np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(self.n_rest)])
-        k = levels.size
-        r = yield ListSweep(np.tile(levels, n), p.icc_a, p.width_s, 0.0, choose_integration(p.width_s), ("I",))
+        return np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(self.n_rest)])
+
+    def burst(self, n: int, c: _RunConsts | None = None):
+        """``n`` cycles as one list (``yield from``): (one cycle's levels, currents, status letters, cycle
+        columns); ``c``: the run's :meth:`consts`, when the caller has them."""
+        p, c = self.params, c if c is not None else self.consts()
+        # the read after a write is the following read (i_read_after, NaN for the last cycle of a burst)
+        k = c.levels.size
+        r = yield ListSweep(c.voltages[:n * k], p.icc_a, p.width_s, 0.0, c.integration, ("I",))
         i = r.i_meas_a.reshape(n, k)
         st = r.status.reshape(n, k)
         on_off = np.abs(i[:, 1]) / np.maximum(np.abs(i[:, 0]), 1e-15)
-        cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": np.append(i[1:, 0], np.nan),
-                "i_erase": np.full(n, np.nan), "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
-        return np.tile(levels, (n, 1)), i, st, cols
+        after = np.empty(n)
+        after[:-1], after[-1] = i[1:, 0], np.nan
+        cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": after,
+                "i_erase": c.nan[:n], "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
+        return c.levels, i, st, cols
 
     def fail_codes(self, cols: dict, cycle: np.ndarray) -> np.ndarray:
         """Volatile switching = the write reaches compliance and the state relaxes at 0 V (Methods)."""
@@ -341,24 +380,29 @@ class NonvolatileEndurance(_Endurance):
         p = self.params
         check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
 
-    def burst(self, n: int):
-        """``n`` cycles, two lists each (``yield from``): (levels, currents, status letters, cycle columns)."""
+    def burst(self, n: int, c: _RunConsts | None = None):
+        """``n`` cycles, two lists each (``yield from``): (one cycle's levels, currents, status letters, cycle
+        columns); ``c``: the run's :meth:`consts`, when the caller has them."""
         p = self.params
         i = np.empty((n, 4))
         st = np.empty((n, 4), "<U1")
         integ = choose_integration(p.width_s)
         write = np.array([p.v_read_v, p.v_write_v, p.v_read_v])
         erase = np.array([p.v_erase_v])
-        for c in range(n):
+        for j in range(n):
             a = yield ListSweep(write, p.icc_a, p.width_s, 0.0, integ, ("I",))
             e = yield ListSweep(erase, p.icc_reset_a, p.width_s, 0.0, integ, ("I",))
-            i[c, :3], i[c, 3] = a.i_meas_a, e.i_meas_a[0]
-            st[c, :3], st[c, 3] = a.status, e.status[0]
+            i[j, :3], i[j, 3] = a.i_meas_a, e.i_meas_a[0]
+            st[j, :3], st[j, 3] = a.status, e.status[0]
         on_off = np.abs(i[:, 2]) / np.maximum(np.abs(i[:, 0]), 1e-15)
         cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": i[:, 2], "i_erase": i[:, 3],
                 "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
-        levels = np.tile([p.v_read_v, p.v_write_v, p.v_read_v, p.v_erase_v], (i.shape[0], 1))
-        return levels, i, st, cols
+        return (c if c is not None else self.consts()).levels, i, st, cols
+
+    def cycle_levels(self) -> np.ndarray:
+        """One cycle: read, SET, read (one list), erase (another)."""
+        p = self.params
+        return np.array([p.v_read_v, p.v_write_v, p.v_read_v, p.v_erase_v])
 
     def fail_codes(self, cols: dict, cycle: np.ndarray) -> np.ndarray:
         """Non-volatile switching = the SET reaches compliance and leaves an LRS, the erase an HRS (Methods).

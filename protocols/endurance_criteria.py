@@ -28,9 +28,13 @@ def detail_cycles(n_cycles: int, n_detail: int) -> np.ndarray:
 
 def classify(stuck_on: np.ndarray, stuck_off: np.ndarray, collapsed: np.ndarray) -> np.ndarray:
     """Per-cycle failure code: 0 ok, else why this cycle did not switch (stuck ON before stuck OFF before
-    collapse: a cycle whose OFF state is lost is stuck ON whatever its write did)."""
-    return np.select([stuck_on, stuck_off, collapsed], [FAIL_STUCK_ON, FAIL_STUCK_OFF, FAIL_LOW_ON_OFF],
-                     FAIL_NONE).astype(np.uint8)
+    collapse: a cycle whose OFF state is lost is stuck ON whatever its write did). The codes of the later
+    criteria are written first, so an earlier one overwrites them (``np.select``'s order, without its cost)."""
+    code = np.zeros(np.shape(stuck_on), np.uint8)
+    code[collapsed] = FAIL_LOW_ON_OFF
+    code[stuck_off] = FAIL_STUCK_OFF
+    code[stuck_on] = FAIL_STUCK_ON
+    return code
 
 
 def early_reference(on_off: np.ndarray, first_cycle: int, ref_prev: float, ref_cycles: int) -> np.ndarray:
@@ -40,8 +44,11 @@ def early_reference(on_off: np.ndarray, first_cycle: int, ref_prev: float, ref_c
     Computed by one recurrence per cycle (at most ``ref_cycles`` of them in a whole run), so the value
     carried between bursts is exactly the stored one: a run resumed at any burst, or split by a stop,
     gives the same reference bit for bit."""
-    ref = np.full(on_off.size, ref_prev, np.float64)
+    ref = np.empty(on_off.size, np.float64)
     m = max(0, min(on_off.size, ref_cycles - first_cycle))
+    if m == 0:                                       # the reference is complete: constant from here on
+        ref.fill(ref_prev)
+        return ref
     r = ref_prev
     for j in range(m):
         k = first_cycle + j                          # cycles already in the reference
@@ -54,11 +61,12 @@ def early_reference(on_off: np.ndarray, first_cycle: int, ref_prev: float, ref_c
 
 def run_lengths(bad: np.ndarray, carry: int) -> np.ndarray:
     """Consecutive failing cycles up to and including each cycle, continuing ``carry`` from the last burst."""
+    if not bad.any():                                # a healthy burst: every run is 0 (the carry ends here)
+        return np.zeros(bad.size, np.int64)
     idx = np.arange(bad.size)
     last_good = np.maximum.accumulate(np.where(~bad, idx, -1))
     runs = idx - last_good
-    first_good = np.flatnonzero(~bad)
-    head = first_good[0] if first_good.size else bad.size
+    head = int(np.argmin(bad)) if not bad.all() else bad.size       # the first good cycle
     runs[:head] += carry
     return np.where(bad, runs, 0).astype(np.int64)
 
@@ -88,8 +96,8 @@ class RunningStats:
         if not on_off.size:
             return False
         self.n += on_off.size
-        self.n_bad += int(np.sum(fail != FAIL_NONE))
-        self.min = min(self.min, float(np.nanmin(on_off)))
+        self.n_bad += int(np.count_nonzero(fail != FAIL_NONE))
+        self.min = min(self.min, float(np.fmin.reduce(on_off)))     # nanmin's value (NaN only if all are)
         d = int(math.log10(self.n))
         crossed, self._decade = d > self._decade, max(d, self._decade)
         if crossed:     # only the logged line shows it (a median per burst was 0.5 s of 2×10⁶ cycles)

@@ -50,6 +50,8 @@ Generation is vectorized over patterns: each function draws ``n`` trains at once
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 CLASSES: tuple[str, ...] = ("bursting", "adapting", "tonic", "irregular")
@@ -67,11 +69,17 @@ def _finish(onsets: np.ndarray, window_s: float) -> np.ndarray:
     return out
 
 
-def _phase(rng: np.random.Generator, n: int, random_phase: bool, phase_span_s: float) -> np.ndarray:
-    """(n, 1) onset offsets: uniform in [0, phase_span_s) when ``random_phase``, else 0 (see module doc)."""
+def _size(n: int | None, *cols: int):
+    """Draw shape: ``(n, *cols)`` for n trains, ``cols`` (a scalar when empty) for one train (``n`` None)."""
+    return (n, *cols) if n is not None else (cols if cols else None)
+
+
+def _phase(rng: np.random.Generator, n: int | None, random_phase: bool, phase_span_s: float):
+    """(n, 1) onset offsets (a float for one train): uniform in [0, phase_span_s) when ``random_phase``, else
+    0 (see module doc)."""
     if not random_phase or phase_span_s <= 0:
-        return np.zeros((n, 1))
-    return rng.uniform(0.0, phase_span_s, size=(n, 1))
+        return np.zeros((n, 1)) if n is not None else 0.0
+    return rng.uniform(0.0, phase_span_s, size=(n, 1) if n is not None else None)
 
 
 def _step(width_s: float, isi_mode: str) -> float:
@@ -81,53 +89,109 @@ def _step(width_s: float, isi_mode: str) -> float:
     return width_s if isi_mode == "gap" else 0.0
 
 
+# Each class is two steps: ``_<class>_draws(rng, n, …)`` takes every random number of n trains from one
+# generator, by the same calls in the same order as ever (``n`` None: one train, its rows without the leading
+# axis — the numbers row 0 of ``n = 1`` gets); ``_<class>_onsets(draws, n, …)`` is the arithmetic, vectorized
+# over the rows. :func:`generate_each` (one generator per train: a campaign's seeding) stacks the trains'
+# draws and runs one arithmetic step per class: element-wise operations and row-wise cumsum/cumprod give
+# each row the same bits whatever the other rows are, so a train is the same however it was asked for.
+
+def _bursting_draws(rng, n, random_phase, phase_span_s, ibi_lo_s=0.075, ibi_hi_s=0.125):
+    n_groups = rng.integers(4, 6, size=_size(n))                          # 4 or 5
+    ibi = rng.uniform(ibi_lo_s, ibi_hi_s, size=_size(n, 5))
+    return n_groups, ibi, _phase(rng, n, random_phase, phase_span_s)
+
+
+def _bursting_onsets(draws, n, width_s, isi_mode, isi_s=5e-3, per_group=4) -> np.ndarray:
+    n_groups, ibi, phase = draws
+    phase = np.reshape(phase, (n, 1))
+    w = _step(width_s, isi_mode)
+    in_group = np.arange(per_group) * (isi_s + w)                          # offsets inside a group
+    group_len = in_group[-1] + w                                           # first onset → last spike end (gap)
+    starts = np.cumsum(np.concatenate([np.zeros((n, 1)), group_len + ibi[:, :4]], axis=1), axis=1)
+    starts = starts + phase
+    starts = np.where(np.arange(5) < n_groups[:, None], starts, np.nan)
+    return (starts[:, :, None] + in_group).reshape(n, -1)
+
+
+ADAPTING_SPIKES = 24                                 # 5 ms·1.5^k passes 1 s long before k = 24
+
+
+def _adapting_draws(rng, n, random_phase, phase_span_s):
+    return rng.standard_normal(_size(n, ADAPTING_SPIKES - 1)), _phase(rng, n, random_phase, phase_span_s)
+
+
+def _adapting_onsets(draws, n, width_s, isi_mode, isi0_s=5e-3, growth=1.5, growth_sd=0.05) -> np.ndarray:
+    z, phase = draws
+    phase = np.reshape(phase, (n, 1))
+    w = _step(width_s, isi_mode)
+    factors = growth * (1.0 + growth_sd * z)
+    isi = isi0_s * np.cumprod(np.concatenate([np.ones((n, 1)), factors], axis=1), axis=1)
+    on = np.concatenate([np.zeros((n, 1)), np.cumsum(isi + w, axis=1)], axis=1)
+    return on + phase
+
+
+def _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s=0.070, isi_sd=0.05):
+    k = int(np.ceil(window_s / (isi_s * (1 - 5 * isi_sd) + _step(width_s, isi_mode)))) + 1
+    return rng.standard_normal(_size(n, k)), _phase(rng, n, random_phase, phase_span_s)
+
+
+def _tonic_onsets(draws, n, width_s, isi_mode, isi_s=0.070, isi_sd=0.05) -> np.ndarray:
+    z, phase = draws
+    phase = np.reshape(phase, (n, 1))
+    w = _step(width_s, isi_mode)
+    isi = isi_s * (1.0 + isi_sd * z)
+    on = np.concatenate([np.zeros((n, 1)), np.cumsum(isi + w, axis=1)], axis=1)
+    return on + phase
+
+
+def _irregular_grid(window_s: float, segment_s: float) -> np.ndarray:
+    return np.arange(0.0, window_s - 1e-12, segment_s)
+
+
+def _irregular_draws(rng, n, window_s, random_phase, phase_span_s, segment_s=0.060):
+    u = rng.random(_size(n, _irregular_grid(window_s, segment_s).size))
+    return u, _phase(rng, n, random_phase, phase_span_s)
+
+
+def _irregular_onsets(draws, n, window_s, segment_s=0.060, p=0.5) -> np.ndarray:
+    u, phase = draws
+    phase = np.reshape(phase, (n, 1))
+    return np.where(u < p, _irregular_grid(window_s, segment_s), np.nan) + phase
+
+
 def bursting(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi_s: float = 5e-3,
              ibi_lo_s: float = 0.075, ibi_hi_s: float = 0.125, per_group: int = 4) -> np.ndarray:
     """4–5 groups of ``per_group`` spikes at ISI 5 ms, groups separated by U(75, 125) ms intervals."""
-    w = _step(width_s, isi_mode)
-    n_groups = rng.integers(4, 6, size=n)                                  # 4 or 5
-    ibi = rng.uniform(ibi_lo_s, ibi_hi_s, size=(n, 5))
-    in_group = np.arange(per_group) * (isi_s + w)                          # offsets inside a group
-    group_len = in_group[-1] + w                                           # first onset → last spike end (gap)
-    starts = np.cumsum(np.concatenate([np.zeros((n, 1)), group_len + ibi[:, :4]], axis=1), axis=1)
-    starts = starts + _phase(rng, n, random_phase, phase_span_s)
-    starts = np.where(np.arange(5) < n_groups[:, None], starts, np.nan)
-    return _finish((starts[:, :, None] + in_group).reshape(n, -1), window_s)
+    _step(width_s, isi_mode)
+    d = _bursting_draws(rng, n, random_phase, phase_span_s, ibi_lo_s, ibi_hi_s)
+    return _finish(_bursting_onsets(d, n, width_s, isi_mode, isi_s, per_group), window_s)
 
 
 def adapting(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi0_s: float = 5e-3,
              growth: float = 1.5, growth_sd: float = 0.05) -> np.ndarray:
     """ISI starts at 5 ms and grows by 50 % (5 % s.d.) with every new spike."""
-    w = _step(width_s, isi_mode)
-    k = 24                                                                 # 5 ms·1.5^k passes 1 s long before k = 24
-    factors = growth * (1.0 + growth_sd * rng.standard_normal((n, k - 1)))
-    isi = isi0_s * np.cumprod(np.concatenate([np.ones((n, 1)), factors], axis=1), axis=1)
-    on = np.concatenate([np.zeros((n, 1)), np.cumsum(isi + w, axis=1)], axis=1)
-    on = on + _phase(rng, n, random_phase, phase_span_s)
-    return _finish(on, window_s)
+    _step(width_s, isi_mode)
+    d = _adapting_draws(rng, n, random_phase, phase_span_s)
+    return _finish(_adapting_onsets(d, n, width_s, isi_mode, isi0_s, growth, growth_sd), window_s)
 
 
 def tonic(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
           isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi_s: float = 0.070,
           isi_sd: float = 0.05) -> np.ndarray:
     """Regular spiking, each ISI ~ N(70 ms, 5 %)."""
-    w = _step(width_s, isi_mode)
-    k = int(np.ceil(window_s / (isi_s * (1 - 5 * isi_sd) + w))) + 1
-    isi = isi_s * (1.0 + isi_sd * rng.standard_normal((n, k)))
-    on = np.concatenate([np.zeros((n, 1)), np.cumsum(isi + w, axis=1)], axis=1)
-    on = on + _phase(rng, n, random_phase, phase_span_s)
-    return _finish(on, window_s)
+    d = _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s, isi_sd)
+    return _finish(_tonic_onsets(d, n, width_s, isi_mode, isi_s, isi_sd), window_s)
 
 
 def irregular(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
               isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035,
               segment_s: float = 0.060, p: float = 0.5) -> np.ndarray:
     """A spike at the start of each 60 ms segment with probability 0.5; the grid moves with the phase."""
-    grid = np.arange(0.0, window_s - 1e-12, segment_s)
-    fire = rng.random((n, grid.size)) < p
-    return _finish(np.where(fire, grid, np.nan) + _phase(rng, n, random_phase, phase_span_s), window_s)
+    d = _irregular_draws(rng, n, window_s, random_phase, phase_span_s, segment_s)
+    return _finish(_irregular_onsets(d, n, window_s, segment_s, p), window_s)
 
 
 GENERATORS = {"bursting": bursting, "adapting": adapting, "tonic": tonic, "irregular": irregular}
@@ -140,16 +204,59 @@ def generate(cls: str, rng: np.random.Generator, n: int, **kw) -> np.ndarray:
     return GENERATORS[cls](rng, n, **kw)
 
 
+def _class_steps(cls: str, window_s: float, width_s: float, isi_mode: str, random_phase: bool,
+                 phase_span_s: float):
+    """(draw one train from a generator, onsets of n stacked trains) of a class at the class defaults."""
+    if cls == "bursting":
+        return (lambda g: _bursting_draws(g, None, random_phase, phase_span_s),
+                lambda d, n: _bursting_onsets(d, n, width_s, isi_mode))
+    if cls == "adapting":
+        return (lambda g: _adapting_draws(g, None, random_phase, phase_span_s),
+                lambda d, n: _adapting_onsets(d, n, width_s, isi_mode))
+    if cls == "tonic":
+        return (lambda g: _tonic_draws(g, None, window_s, width_s, isi_mode, random_phase, phase_span_s),
+                lambda d, n: _tonic_onsets(d, n, width_s, isi_mode))
+    return (lambda g: _irregular_draws(g, None, window_s, random_phase, phase_span_s),
+            lambda d, n: _irregular_onsets(d, n, window_s))
+
+
+def generate_each(cls_index: np.ndarray, rngs: Sequence[np.random.Generator], window_s: float = 1.05,
+                  width_s: float = 0.020, isi_mode: str = "gap", random_phase: bool = False,
+                  phase_span_s: float = 0.035) -> np.ndarray:
+    """One train per generator — class ``CLASSES[cls_index[j]]`` from ``rngs[j]`` — as (len(rngs), MAX_SPIKES).
+
+    Row j is bit for bit ``generate(CLASSES[cls_index[j]], rngs[j], 1, …)[0]`` (the same draws in the same
+    order); the arithmetic runs once per class over all its rows, the window cut and left-packing once
+    over all rows (a shorter class is NaN-padded first, which the packing leaves where it was).
+    ``rngs[j]`` is taken once, in the order j = 0, 1, …, and all of train j is drawn before ``rngs[j + 1]``
+    is taken, so ``rngs`` may hand out one generator re-seeded for every train."""
+    _step(width_s, isi_mode)
+    cls_index = np.asarray(cls_index)
+    steps = {int(k): _class_steps(CLASSES[int(k)], window_s, width_s, isi_mode, random_phase, phase_span_s)
+             for k in np.unique(cls_index)}
+    draws: dict[int, list] = {k: [] for k in steps}
+    for j, k in enumerate(cls_index.tolist()):
+        draws[k].append(steps[k][0](rngs[j]))
+    parts = []
+    for k, each in draws.items():
+        pos = np.flatnonzero(cls_index == k)
+        parts.append((pos, steps[k][1](tuple(np.array(col) for col in zip(*each)), pos.size)))
+    raw = np.full((cls_index.size, max([x.shape[1] for _, x in parts], default=1)), np.nan)
+    for pos, x in parts:
+        raw[pos, :x.shape[1]] = x
+    return _finish(raw, window_s)
+
+
 def spike_mask(onsets_s: np.ndarray, n_points: int, dt_s: float, width_s: float) -> np.ndarray:
     """(n, n_points) bool: grid point j (covering [j·dt, (j+1)·dt)) is inside a spike. Onsets are rounded
     to the grid (quantization ≤ dt/2); overlapping spikes merge; spikes are clipped at the window end."""
     on = np.atleast_2d(onsets_s)
     n_w = int(round(width_s / dt_s))
     start = np.where(np.isnan(on), -1, np.round(np.nan_to_num(on, nan=0.0) / dt_s)).astype(np.int64)
-    # +1 at the onset, -1 at the end, cumulative sum > 0 inside a spike (merging overlaps for free)
-    delta = np.zeros((on.shape[0], n_points + n_w + 1), np.int32)
-    rows = np.broadcast_to(np.arange(on.shape[0])[:, None], on.shape)
-    ok = start >= 0
-    np.add.at(delta, (rows[ok], start[ok]), 1)
-    np.add.at(delta, (rows[ok], start[ok] + n_w), -1)
-    return np.cumsum(delta, axis=1)[:, :n_points] > 0
+    # every spike's n_w points set at once in rows padded by n_w (a spike running past the window end
+    # writes into its own row's padding, cut off below); overlapping spikes merge
+    row = n_points + n_w
+    at = (np.arange(on.shape[0])[:, None] * row + start)[(start >= 0) & (start < n_points)]
+    mask = np.zeros((on.shape[0], row), bool)
+    mask.reshape(-1)[(at[:, None] + np.arange(n_w)).reshape(-1)] = True
+    return np.ascontiguousarray(mask[:, :n_points])

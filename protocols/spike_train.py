@@ -48,7 +48,9 @@ with ``isi_mode="onset"``, the literal reading of the Methods' ISI — see :mod:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,7 +65,7 @@ from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_point_time, check_smu_source, param
-from .patterns import CLASSES, MAX_SPIKES, generate, spike_mask
+from .patterns import CLASSES, MAX_SPIKES, generate, generate_each, spike_mask
 
 
 @dataclass
@@ -96,6 +98,14 @@ class SpikeTrainParams:
                              "compliance still measures G) or with the programmed read_v", choices=("measured_v", "programmed_v"))
 
 PAPER_CYCLES = 199      # Methods: 199 cycles on each of 25 devices per class
+CHUNK_PATTERNS = 1024   # stimuli made at once: one paper device (796 patterns); ≈ 5 MiB of list voltages
+CHUNKS_KEPT = 2         # chunks kept (labrc.planning's pre-flight runs the first and the last block)
+
+
+def slot_mean(x: np.ndarray) -> np.ndarray:
+    """(k, nodes) mean over the last axis of (k, nodes, points): ``x.mean(axis=2)`` to the bit (numpy's
+    ``_methods._mean`` is this sum divided by the count) without its per-call bookkeeping."""
+    return np.add.reduce(x, axis=2) / x.shape[2]
 
 
 def node_conductance(i_a: np.ndarray, v_v: np.ndarray, read_v: float, how: str) -> np.ndarray:
@@ -104,9 +114,9 @@ def node_conductance(i_a: np.ndarray, v_v: np.ndarray, read_v: float, how: str) 
     ``measured_v``: mean of I/V_meas over the slot (a point whose measured |V| is below 1 mV, i.e. a
     metallic short at 1 µA, falls back to read_v); ``programmed_v``: mean I / read_v."""
     if how == "programmed_v":
-        return i_a.mean(axis=2) / read_v
+        return slot_mean(i_a) / read_v
     v = np.where(np.abs(v_v) >= 1e-3, v_v, read_v)
-    return (i_a / v).mean(axis=2)
+    return slot_mean(i_a / v)
 
 
 def _n(t_s: float, dt_s: float, name: str) -> int:
@@ -115,6 +125,111 @@ def _n(t_s: float, dt_s: float, name: str) -> int:
     if abs(k * dt_s - t_s) > 1e-6 * max(t_s, dt_s):
         raise ParameterError(f"{name}={t_s:g} s is not a multiple of dt_s={dt_s:g} s")
     return int(k)
+
+
+# ----------------------------------------------------------------- seeding
+# Every pattern's train comes from ``default_rng(SeedSequence([seed, device + 1, cycle, class]))`` (module
+# doc). Building that generator (hashing the entropy, seeding PCG64) cost more than drawing the train, so a
+# campaign computes the same PCG64 states for many patterns at once: numpy's SeedSequence (O'Neill's
+# seed_seq: hashmix/mix over a 4-word pool, then generate_state(4, uint64)) vectorized over the patterns,
+# and PCG64's seeding (pcg_setseq_128_srandom_r) on the 128-bit words — numpy/random/bit_generator.pyx and
+# _pcg64.pyx; checked against numpy itself in tests/test_spike_train.py. One generator, set to each
+# pattern's state in turn, then draws exactly what a fresh default_rng of that pattern would.
+_SS_INIT_A, _SS_MULT_A, _SS_INIT_B, _SS_MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_SS_MIX_L, _SS_MIX_R, _SS_POOL = 0xCA01F9DD, 0x4973F715, 4
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341    # PCG_DEFAULT_MULTIPLIER_128
+_M32, _M128 = 2**32 - 1, 2**128 - 1
+
+
+def entropy_words(x: int) -> list[int]:
+    """A non-negative entropy integer as SeedSequence reads it: 32-bit words, lowest first ([0] for 0)."""
+    out = [x & _M32]
+    while x > _M32:
+        x >>= 32
+        out.append(x & _M32)
+    return out
+
+
+def pcg64_states(entropy: np.ndarray) -> list[tuple[int, int]]:
+    """(state, inc) of ``PCG64(SeedSequence(words))`` for each row of ``entropy`` ((m, L) uint32: the rows'
+    concatenated :func:`entropy_words`), as the 128-bit integers of ``PCG64.state["state"]``."""
+    m, n_words = entropy.shape
+    hc = _SS_INIT_A
+
+    def hashmix(v: np.ndarray) -> np.ndarray:
+        nonlocal hc
+        v = v ^ np.uint32(hc)
+        hc = (hc * _SS_MULT_A) & _M32
+        v = v * np.uint32(hc)
+        return v ^ (v >> np.uint32(16))
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r = np.uint32(_SS_MIX_L) * x - np.uint32(_SS_MIX_R) * y
+        return r ^ (r >> np.uint32(16))
+
+    pool = [hashmix(entropy[:, i] if i < n_words else np.zeros(m, np.uint32)) for i in range(_SS_POOL)]
+    for src in range(_SS_POOL):
+        for dst in range(_SS_POOL):
+            if src != dst:
+                pool[dst] = mix(pool[dst], hashmix(pool[src]))
+    for src in range(_SS_POOL, n_words):
+        for dst in range(_SS_POOL):
+            pool[dst] = mix(pool[dst], hashmix(entropy[:, src]))
+    hc, words = _SS_INIT_B, []
+    for i in range(8):                                   # generate_state(4, np.uint64): 8 words, pool cycled
+        v = pool[i % _SS_POOL] ^ np.uint32(hc)
+        hc = (hc * _SS_MULT_B) & _M32
+        v = v * np.uint32(hc)
+        words.append((v ^ (v >> np.uint32(16))).astype(np.uint64))
+    w = [(words[2 * j] | (words[2 * j + 1] << np.uint64(32))).tolist() for j in range(4)]
+    out = []
+    for s0, s1, i0, i1 in zip(*w):                      # pcg64_set_seed(seed = w0:w1, inc = w2:w3)
+        inc = ((((i0 << 64) | i1) << 1) | 1) & _M128
+        out.append((((inc + ((s0 << 64) | s1)) * _PCG_MULT + inc) & _M128, inc))
+    return out
+
+
+class _Reseeded(Sequence):
+    """``states`` as generators: item j is one shared Generator set to PCG64 state j (a fresh generator's
+    state: no buffered 32-bit half). Take each item once, in order, and draw from it before the next."""
+
+    def __init__(self, states: list[tuple[int, int]]) -> None:
+        self.states = states
+        self.rng = np.random.Generator(np.random.PCG64(0))
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+    def __getitem__(self, j: int) -> np.random.Generator:
+        state, inc = self.states[j]
+        self.rng.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                                        "has_uint32": 0, "uinteger": 0}
+        return self.rng
+
+
+class _Grid(NamedTuple):
+    """What every block of a run shares, derived once from the parameters (:meth:`SpikeTrain.grid`)."""
+
+    rest: int                   # points at 0 V before each pattern
+    window: int                 # points of a pattern's window
+    read_points: int            # points of a read slot
+    delay_s: float              # list step delay: dt_s less the 0.1-PLC measurement
+    cls_index: np.ndarray       # CLASSES index of the run's classes, in their order in a device's patterns
+    per_device: int             # patterns per device (classes × cycles)
+    read_cols: np.ndarray       # (n_nodes · read_points,) window index of every read point ("clip": fixed)
+    node_t: np.ndarray          # (per_list, n_nodes) float32 end of each nominal read slot, one row per pattern
+    gen_kw: dict                # the generator settings of every train (window, width, ISI mode, phase)
+    chunk: int                  # patterns whose stimuli are made at once (whole lists, ≤ CHUNK_PATTERNS)
+
+
+class _Chunk(NamedTuple):
+    """The stimuli of consecutive patterns of one device slot, made at once (:meth:`SpikeTrain.chunk`)."""
+
+    first: int                  # device-relative index of its first pattern
+    onsets: np.ndarray          # (m, MAX_SPIKES)
+    wave: np.ndarray            # (m, rest + window) list voltages, read-only
+    slots: np.ndarray | None    # (m, n_nodes) read slots moved by overlap="defer", else None
+    n_spikes: np.ndarray        # (m,) int16 spikes of each train
 
 
 class SpikeTrain(Protocol):
@@ -220,33 +335,109 @@ class SpikeTrain(Protocol):
                            f"(rows); {sum(self.points)} points each, {self.per_list} per list",
                            f"{p.n_nodes} nodes: {p.read_v:g} V / {p.read_width_s:g} s every {p.read_period_s:g} s"])
 
+    # ----------------------------------------------------------------- per-run constants
+    def grid(self) -> _Grid:
+        """The constants every block shares, derived from the parameters once per run instead of per block
+        (keyed by the parameter values, so a protocol whose parameters change is derived again)."""
+        key = tuple(vars(self.params).values())
+        cached = self.__dict__.get("_grid_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        p = self.params
+        rest, w = self.points
+        nr = _n(p.read_width_s, p.dt_s, "read_width_s")
+        read_cols = (self.read_slots()[:, None] + np.arange(nr)).ravel()
+        node_t = np.tile(((self.read_slots() + nr) * p.dt_s).astype(np.float32), (self.per_list, 1))
+        for a in (read_cols, node_t):
+            a.setflags(write=False)             # shared by every block
+        g = _Grid(rest=rest, window=w, read_points=nr,
+                  delay_s=max(p.dt_s - integration_time_s(1, p.line_frequency_hz), 0.0),
+                  cls_index=np.array([CLASSES.index(c) for c in self.classes]), per_device=self.per_device,
+                  read_cols=read_cols, node_t=node_t,
+                  gen_kw={"window_s": w * p.dt_s, "width_s": p.spike_width_s, "isi_mode": p.isi_mode,
+                          "random_phase": p.random_phase, "phase_span_s": p.phase_span_s},
+                  chunk=self.per_list * max(1, min(-(-self.per_device // self.per_list),
+                                                   CHUNK_PATTERNS // self.per_list)))
+        self._grid_cache = (key, g)
+        return g
+
     # ----------------------------------------------------------------- stimulus
+    def _rng(self, device: int, cycle: int, cls_index: int) -> np.random.Generator:
+        """The generator of one pattern, seeded by (seed, device, cycle, class) alone (see module doc)."""
+        return np.random.default_rng(np.random.SeedSequence([self.params.seed, device + 1, cycle, cls_index]))
+
     def stimulus(self, device: int, cycle: int, cls_index: int) -> np.ndarray:
         """Spike onsets (MAX_SPIKES,) of one pattern, from its own seeded generator."""
-        p = self.params
-        rng = np.random.default_rng(np.random.SeedSequence([p.seed, device + 1, cycle, cls_index]))
-        return generate(CLASSES[cls_index], rng, 1, window_s=self.points[1] * p.dt_s, width_s=p.spike_width_s,
-                        isi_mode=p.isi_mode, random_phase=p.random_phase, phase_span_s=p.phase_span_s)[0]
+        return generate(CLASSES[cls_index], self._rng(device, cycle, cls_index), 1, **self.grid().gen_kw)[0]
+
+    def stimuli(self, device: int, cycles: np.ndarray, cls_index: np.ndarray) -> np.ndarray:
+        """(k, MAX_SPIKES) onsets of k patterns: row j is ``stimulus(device, cycles[j], cls_index[j])`` bit for
+        bit — the generators' states computed together (:func:`pcg64_states`), their arithmetic vectorized
+        over the rows (:func:`protocols.patterns.generate_each`)."""
+        cycles, cls_index = np.asarray(cycles, np.int64), np.asarray(cls_index, np.int64)
+        if cycles.size and not (0 <= cycles.min() and cycles.max() <= _M32 and 0 <= device + 1 <= _M32):
+            raise ValueError("pattern entropy words must be 32-bit")   # one word each, as below
+        head = entropy_words(self.params.seed) + [device + 1]
+        entropy = np.column_stack([np.broadcast_to(np.array(head, np.uint32), (cycles.size, len(head))),
+                                   cycles.astype(np.uint32), cls_index.astype(np.uint32)])
+        return generate_each(cls_index, _Reseeded(pcg64_states(entropy)), **self.grid().gen_kw)
+
+    def chunk(self, slot: int, index: int) -> _Chunk:
+        """The stimuli and list voltages of the ``grid().chunk`` patterns around device-relative pattern
+        ``index`` of device slot ``slot``, made once for the blocks they span (the last CHUNKS_KEPT are kept:
+        the pre-flight's first and last blocks, then the run's current chunk)."""
+        g, p = self.grid(), self.params
+        first = index // g.chunk * g.chunk
+        key = (self._grid_cache[0], slot, first)
+        kept = self.__dict__.setdefault("_chunks", {})
+        if key in kept:
+            return kept[key]
+        r = np.arange(first, min(first + g.chunk, g.per_device))
+        cyc, cl = r // g.cls_index.size, g.cls_index[r % g.cls_index.size]
+        onsets = self.stimuli(slot if p.campaign else -1, cyc, cl)
+        wave = np.zeros((r.size, g.rest + g.window))
+        slots = self._fill_window(onsets, wave[:, g.rest:])
+        n_spikes = np.sum(~np.isnan(onsets), axis=1).astype(np.int16)
+        for a in (onsets, wave, n_spikes) + (() if slots is None else (slots,)):
+            a.setflags(write=False)             # handed to every block of the chunk as views
+        kept[key] = _Chunk(first, onsets, wave, slots, n_spikes)
+        while len(kept) > CHUNKS_KEPT:
+            kept.pop(next(iter(kept)))
+        return kept[key]
+
+    def _fill_window(self, onsets: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+        """Write the spikes and reads of each pattern into ``v`` ((k, window), zeros; a view is fine);
+        return the first index of each read slot (k, n_nodes) when ``overlap="defer"`` moved them, None for
+        the fixed slots of ``"clip"`` (``grid().read_cols``)."""
+        p, g = self.params, self.grid()
+        spikes = spike_mask(onsets, g.window, p.dt_s, p.spike_width_s)
+        v[spikes] = p.spike_v
+        if p.overlap != "defer":
+            v[:, g.read_cols] = p.read_v
+            return None
+        nr, w = g.read_points, g.window
+        slots = np.broadcast_to(self.read_slots(), (len(onsets), p.n_nodes)).copy()
+        for i in range(len(onsets)):
+            busy = np.convolve(spikes[i].astype(int), np.ones(nr, int))[nr - 1:]   # spike points in [j, j+nr)
+            free = np.flatnonzero(busy[: w - nr + 1] == 0)
+            nxt = 0
+            for j, s in enumerate(slots[i]):
+                c = free[np.searchsorted(free, max(s, nxt)):]
+                slots[i, j] = c[0] if c.size else min(max(s, nxt), w - nr)
+                nxt = slots[i, j] + nr
+        np.put_along_axis(v, self._slot_index(slots), p.read_v, axis=1)
+        return slots
+
+    def _slot_index(self, slots: np.ndarray) -> np.ndarray:
+        """(k, n_nodes · read points) window index of every read point from the slots' first indices."""
+        return (slots[:, :, None] + np.arange(self.grid().read_points)).reshape(len(slots), -1)
 
     def waveforms(self, onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(k, window) source voltages and (k, n_nodes) first index of each read slot."""
-        p = self.params
-        _, w = self.points
-        nr = _n(p.read_width_s, p.dt_s, "read_width_s")
-        spikes = spike_mask(onsets, w, p.dt_s, p.spike_width_s)
-        v = np.where(spikes, p.spike_v, 0.0)
-        slots = np.broadcast_to(self.read_slots(), (len(onsets), p.n_nodes)).copy()
-        if p.overlap == "defer":
-            for i in range(len(onsets)):
-                busy = np.convolve(spikes[i].astype(int), np.ones(nr, int))[nr - 1:]   # spike points in [j, j+nr)
-                free = np.flatnonzero(busy[: w - nr + 1] == 0)
-                nxt = 0
-                for j, s in enumerate(slots[i]):
-                    c = free[np.searchsorted(free, max(s, nxt)):]
-                    slots[i, j] = c[0] if c.size else min(max(s, nxt), w - nr)
-                    nxt = slots[i, j] + nr
-        idx = slots[:, :, None] + np.arange(nr)
-        np.put_along_axis(v, idx.reshape(len(onsets), -1), p.read_v, axis=1)
+        v = np.zeros((len(onsets), self.grid().window))
+        slots = self._fill_window(onsets, v)
+        if slots is None:
+            slots = np.broadcast_to(self.read_slots(), (len(onsets), self.params.n_nodes)).copy()
         return v, slots
 
     # ----------------------------------------------------------------- run
@@ -255,47 +446,54 @@ class SpikeTrain(Protocol):
 
     def block(self, spec: tuple[int, int, int], carry: dict) -> BlockPlan:
         """Patterns ``a`` … ``e`` − 1 of device slot ``d`` as one list (rest at 0 V, then the window)."""
-        p = self.params
+        p, g = self.params, self.grid()
         d, a, e = spec
-        rest, w = self.points
-        nr = _n(p.read_width_s, p.dt_s, "read_width_s")
-        delay_s = max(p.dt_s - integration_time_s(1, p.line_frequency_hz), 0.0)
-        ncls = len(self.classes)
-        cls_idx = [CLASSES.index(c) for c in self.classes]
+        rest, w, nr = g.rest, g.window, g.read_points
         if p.campaign:
             yield SelectDevice(d)
-        r = np.arange(a, e) - d * self.per_device
-        cyc, cl = r // ncls, np.asarray(cls_idx)[r % ncls]
+        r = np.arange(a, e) - d * g.per_device
+        cyc, cl = r // g.cls_index.size, g.cls_index[r % g.cls_index.size]
         dev = d if p.campaign else -1
-        onsets = np.stack([self.stimulus(dev, int(c), int(k)) for c, k in zip(cyc, cl)])
-        v, slots = self.waveforms(onsets)
+        ch = self.chunk(d, int(r[0]))
+        rows = slice(int(r[0]) - ch.first, int(r[-1]) + 1 - ch.first)
+        if rows.stop > len(ch.onsets):          # chunks are whole lists of blocks(): never for its blocks
+            raise ValueError(f"block {spec} crosses a stimulus chunk of {g.chunk} patterns")
+        onsets, wave = ch.onsets[rows], ch.wave[rows]
+        slots = None if ch.slots is None else ch.slots[rows]
         k = len(r)
-        wave = np.concatenate([np.zeros((k, rest)), v], axis=1).ravel()
         # the instrument's timestamps are fetched once per device, to check that its point time is dt_s (the
         # mains frequency sets 0.1 PLC); the stored time axis is a function of the pattern index, so later
         # lists skip the DO of the timestamps (one 4000-value transfer per list)
-        first_of_device = a == d * self.per_device
-        res = yield ListSweep(wave, p.icc_a, delay_s, 0.0, 1, ("I", "V", "T") if first_of_device else ("I", "V"))
+        first_of_device = a == d * g.per_device
+        res = yield ListSweep(wave.ravel(), p.icc_a, g.delay_s, 0.0, 1,
+                              ("I", "V", "T") if first_of_device else ("I", "V"))
         if first_of_device and len(res) > 1 and np.isfinite(res.t_s[1]) and res.t_s[1] != res.t_s[0]:
             step = float(res.t_s[1] - res.t_s[0])
             if abs(step - p.dt_s) > 1e-3 * p.dt_s:
                 raise RuntimeError(f"the instrument's point time is {step:g} s, not dt_s={p.dt_s:g} s: "
                                    "set line_frequency_hz to the instrument's mains frequency")
         i = res.i_meas_a.reshape(k, rest + w)[:, rest:]
-        comp = res.compliance.reshape(k, rest + w)[:, rest:]
-        vm = res.v_meas_v.reshape(k, rest + w)[:, rest:]
-        idx = slots[:, :, None] + np.arange(nr)
-        i_r, v_r, c_r = (np.take_along_axis(x, idx.reshape(k, -1), axis=1).reshape(k, p.n_nodes, nr)
-                         for x in (i, vm, comp))
-        node_i, node_v, node_c = i_r.mean(axis=2), v_r.mean(axis=2), c_r.any(axis=2)
+        # only the read points of the voltages and status letters are needed
+        if slots is None:
+            def at_reads(x: np.ndarray) -> np.ndarray:
+                return x.reshape(k, rest + w)[:, rest + g.read_cols].reshape(k, p.n_nodes, nr)
+            node_t = g.node_t[:k]
+        else:
+            idx = self._slot_index(slots) + rest
+
+            def at_reads(x: np.ndarray) -> np.ndarray:
+                return np.take_along_axis(x.reshape(k, rest + w), idx, axis=1).reshape(k, p.n_nodes, nr)
+            node_t = ((slots + nr) * p.dt_s).astype(np.float32)
+        i_r, v_r, c_r = at_reads(res.i_meas_a), at_reads(res.v_meas_v), at_reads(res.status) == "C"
+        node_i, node_v, node_c = slot_mean(i_r), slot_mean(v_r), c_r.any(axis=2)
         node_g = node_conductance(i_r, v_r, p.read_v, p.node_g_from)
         # t = start of each pattern's window on the list grid, a function of the pattern index (not a
         # sum of list times), so a resumed campaign continues the same time axis bit for bit
         starts = (np.arange(a, e, dtype=np.int64) * (rest + w) + rest) * p.dt_s
         yield Emit("patterns", {
             "device": np.full(k, dev, np.int32), "cycle": cyc.astype(np.int32), "cls": cl.astype(np.int8),
-            "n_spikes": np.sum(~np.isnan(onsets), axis=1).astype(np.int16), "onsets": onsets,
-            "node_i": node_i, "node_v": node_v, "node_g": node_g, "node_t": ((slots + nr) * p.dt_s).astype(np.float32),
+            "n_spikes": ch.n_spikes[rows], "onsets": onsets,
+            "node_i": node_i, "node_v": node_v, "node_g": node_g, "node_t": node_t,
             "node_comp": node_c.astype(np.uint8), "trace": i.astype(np.float32), "t": starts})
         return carry
 

@@ -209,3 +209,23 @@ def test_reads_in_compliance_measure_the_conductance_with_the_measured_voltage(t
     assert not s["node_comp"].any()
     np.testing.assert_allclose(s["node_v"], -0.5, rtol=1e-3)
     np.testing.assert_allclose(s["node_g"], 1e-6, rtol=0.02)
+
+
+def test_the_campaign_seeding_is_numpys_seedsequence_and_pcg64_bit_for_bit():
+    """pcg64_states (SeedSequence + PCG64 seeding vectorized over patterns) against numpy itself, for small,
+    32-bit-edge and 63-bit seeds; then a whole chunk of trains against one default_rng per pattern."""
+    from protocols.spike_train import entropy_words, pcg64_states
+    rng = np.random.default_rng(0)
+    for seed in (0, 1, 2**32 - 1, 2**32, 2**63 - 1):
+        ent = [[seed, dev, int(c), int(k)] for dev, c, k in zip(rng.integers(0, 10_001, 64),
+                                                                 rng.integers(0, 1_000_000, 64), rng.integers(0, 4, 64))]
+        words = np.array([entropy_words(s) + [d, c, k] for s, d, c, k in ent], np.uint32)
+        for (state, inc), e in zip(pcg64_states(words), ent):
+            want = np.random.PCG64(np.random.SeedSequence(e)).state
+            assert (state, inc) == (want["state"]["state"], want["state"]["inc"]), e
+    for values in ({"seed": "12345678901234567"}, {"isi_mode": "onset", "random_phase": "false"}):
+        proto = SpikeTrain.from_options(None, {"campaign": "true", "cycles": "7", **values})
+        cyc, cls = np.repeat(np.arange(7), 4), np.tile(np.arange(4), 7)
+        got = proto.stimuli(3, cyc, cls)
+        want = np.stack([proto.stimulus(3, int(c), int(k)) for c, k in zip(cyc, cls)])
+        assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
