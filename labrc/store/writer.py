@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .journal import _K_EVENT, _K_ROWS, _K_SEGMENT, _Journal
+from .journal import _K_EVENT, _K_SEGMENT, _Journal
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays, _str_ds
 from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _castable,
                      _check_schema, _enc, _iso, _now, _seq_prefix)
@@ -72,6 +72,8 @@ class _Spec:
         self.dsets = [group[self.names[i]] for i in self.order_i]    # h5py lookups are ~0.1 ms each: once
         self.chunk_rows = [d.chunks[0] for d in self.dsets]
         self.zeros = [(0,) * (d.ndim - 1) for d in self.dsets]
+        # whole chunks are stored as they are only where the file applies no filter (run.h5 while streaming)
+        self.direct = [d.id.get_create_plist().get_nfilters() == 0 for d in self.dsets]
         self.align = math.lcm(*self.chunk_rows)    # rows after which every column ends on a chunk boundary
         self.chunk_bytes = sum(d.chunks[0] * d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))
                                for d in self.dsets)  # one partial chunk per column: what a write may allocate extra
@@ -213,39 +215,50 @@ class RunWriter:
     def append(self, stream: str, block: dict[str, np.ndarray]) -> None:
         """Validate and buffer a block of rows (all columns, equal length); journal it immediately; write
         to HDF5 + ``f.flush()`` when ``flush_interval_s`` elapsed or ``flush_rows`` are buffered."""
-        with self._lock, self._writing():
-            sp = self._spec.get(stream)
-            if sp is None:
-                raise StoreError(f"unknown stream {stream!r}")
-            cols, n = self._columns_fast(sp, block)
-            if cols is None:
-                cols, n = self._columns(stream, block)
-            if not n:
-                return
-            if sp.seq_i is not None:
-                seq = cols[sp.seq_i]
-                first = self._last_seq.get(stream)
-                if (first is not None and seq[0] != first + 1) or not self._contiguous(sp, seq, n):
-                    raise StoreError(f"stream {stream!r} column {sp.names[sp.seq_i]!r}: not contiguous "
-                                     f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
-                self._last_seq[stream] = int(seq[-1])
-            self._check_space(stream, n)
-            self._guarded(self._journal.frame, sp.sid, _K_ROWS, n, cols)
-            self._space_spent += n * sp.row_bytes + 20
-            buf = self._bufs[stream]
-            if buf.n + n > buf.cap:   # an oversized block goes after every buffered row: flush them all
-                self._flush_locked(keep_tail_of=(stream, buf.cap - n) if n <= buf.cap else None)
-            if n > buf.cap:  # oversized block: straight to HDF5
-                self._guarded(self._write_h5, sp, cols, n)
-                self._n_rows[stream] += n
-                self._guarded(self._f.flush)
-            else:
-                k = buf.n
-                for dst, a in zip(buf.arrays, cols):
-                    dst[k:k + n] = a
-                buf.n = k + n
-            if buf.n >= buf.cap or time.monotonic() - self._last_flush >= self.flush_interval_s:
-                self._flush_locked()
+        with self._lock:
+            if self._closed or self.broken or self._busy:   # the checks of _writing(), inline: the hot path
+                with self._writing():
+                    pass
+            self._busy = True
+            try:
+                self._append_locked(stream, block)
+            finally:
+                self._busy = False
+
+    def _append_locked(self, stream: str, block: dict[str, np.ndarray]) -> None:
+        """append() under the lock, outside any other write: validate, journal, buffer, flush when due."""
+        sp = self._spec.get(stream)
+        if sp is None:
+            raise StoreError(f"unknown stream {stream!r}")
+        cols, n = self._columns_fast(sp, block)
+        if cols is None:
+            cols, n = self._columns(stream, block)
+        if not n:
+            return
+        if sp.seq_i is not None:
+            seq = cols[sp.seq_i]
+            first = self._last_seq.get(stream)
+            if (first is not None and seq[0] != first + 1) or not self._contiguous(sp, seq, n):
+                raise StoreError(f"stream {stream!r} column {sp.names[sp.seq_i]!r}: not contiguous "
+                                 f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
+            self._last_seq[stream] = int(seq[-1])
+        self._check_space(stream, n)
+        self._guarded(self._journal.rows_frame, sp.sid, n, n * sp.row_bytes, cols)
+        self._space_spent += n * sp.row_bytes + 20
+        buf = self._bufs[stream]
+        if buf.n + n > buf.cap:   # an oversized block goes after every buffered row: flush them all
+            self._flush_locked(keep_tail_of=(stream, buf.cap - n) if n <= buf.cap else None)
+        if n > buf.cap:  # oversized block: straight to HDF5
+            self._guarded(self._write_h5, sp, cols, n)
+            self._n_rows[stream] += n
+            self._guarded(self._f.flush)
+        else:
+            k = buf.n
+            for dst, a in zip(buf.arrays, cols):
+                dst[k:k + n] = a
+            buf.n = k + n
+        if buf.n >= buf.cap or time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self._flush_locked()
 
     @staticmethod
     def _columns_fast(sp: _Spec, block: dict) -> tuple[list | None, int]:
@@ -302,11 +315,11 @@ class RunWriter:
         validator, as _append_rows). Rows that fill whole chunks go to the file as they are
         (``write_direct_chunk``: the same bytes in the same chunk, without the library's chunk-cache copy;
         no filters while streaming), the rest through an ordinary write."""
-        for d, i, ch, z in zip(sp.dsets, sp.order_i, sp.chunk_rows, sp.zeros):
+        for d, i, ch, z, direct in zip(sp.dsets, sp.order_i, sp.chunk_rows, sp.zeros, sp.direct):
             a = cols[i]
             n0 = d.shape[0]
             d.resize(n0 + n, axis=0)
-            k = min(n, -n0 % ch)                   # up to the next chunk boundary: ordinary write
+            k = min(n, -n0 % ch) if direct else n  # up to the next chunk boundary: ordinary write
             if k:
                 d[n0:n0 + k] = a[:k]
             while k + ch <= n:                     # whole chunks, never touched before
