@@ -195,3 +195,111 @@ def test_sigkill_recover_resume(tmp_path: Path) -> None:
         segs = r.segments()
         assert [s["reason"] for s in segs] == ["start", "resume"] and segs[1]["start_points"] == n_journal
         assert any("recovered" in e["message"] for e in r.events())
+
+
+def _used(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in run_dir.iterdir() if p.is_file())
+
+
+def test_free_space_is_measured_rarely_yet_the_disk_never_dips_under_the_reserve(tmp_path: Path, monkeypatch) -> None:
+    """The writer measures free space only when its own writes since the last measurement could have used
+    half the headroom (or SPACE_CHECK_S passed). On a simulated small disk (free = capacity − the run's
+    bytes) every accepted append still leaves min_free_bytes free, and the block that would not fit is
+    refused before any of its bytes are written."""
+    import shutil as sh
+    real = sh.disk_usage
+    calls, disk = [0], {"cap": 1 << 62, "dir": None}
+
+    def fake(path):
+        calls[0] += 1
+        u = real(path)
+        return u if disk["dir"] is None else type(u)(disk["cap"], 0, disk["cap"] - _used(disk["dir"]))
+    monkeypatch.setattr(sh, "disk_usage", fake)
+    min_free = 1 << 20
+    for roomy in (True, False):
+        w = RunWriter.create(tmp_path / str(roomy), "dc_iv", "D9", SCHEMA, META, flush_rows=4096,
+                             min_free_bytes=min_free)
+        disk["dir"], disk["cap"] = w.run_dir, (1 << 40) if roomy else _used(w.run_dir) + (3 << 20)
+        calls[0], k, refused = 0, 0, None
+        while refused is None and k < 200:
+            used = _used(w.run_dir)
+            try:
+                w.append("points", block(k * 300, 300))
+            except StoreError as exc:
+                refused = exc
+                assert _used(w.run_dir) == used           # nothing of the refused block was written
+                break
+            k += 1
+            assert disk["cap"] - _used(w.run_dir) >= min_free, k
+        if roomy:
+            assert k == 200 and 1 <= calls[0] <= 20       # not once per append
+        else:
+            assert refused is not None and "disk full" in str(refused) and k > 0
+        w.close("failed" if refused else "completed", str(refused or ""))
+        disk["dir"] = None
+        with RunReader(w.run_dir) as r:                    # after a full disk: the flushed prefix
+            seq = r.stream("points")["seq"]
+        assert np.array_equal(seq, np.arange(len(seq))) and (len(seq) == k * 300 or not roomy)
+        frames = read_journal(w.run_dir / "run.journal")[1]
+        assert sum(n for st, kind, n, _ in frames if kind == 0 and st == 0) == k * 300   # every accepted row
+
+
+@pytest.mark.parametrize("flush_rows", [4096, 5000, 40000])
+def test_whole_chunk_and_partial_writes_give_the_same_rows(tmp_path: Path, flush_rows: int) -> None:
+    """Blocks of odd sizes, explicit flushes in between (partial chunks), buffer-full flushes that keep a
+    sub-chunk tail, an oversized block: the file holds exactly the appended rows, in order."""
+    w = RunWriter.create(tmp_path, "dc_iv", "D8", SCHEMA, META, flush_rows=flush_rows)
+    rng = np.random.default_rng(7)
+    k = 0
+    for i in range(120):
+        n = int(rng.integers(1, 2000)) if i != 60 else flush_rows + 1234
+        w.append("points", block(k, n))
+        k += n
+        if i % 37 == 0:
+            w.flush()
+        assert sum(w.n_rows().values()) == k
+    w.close("completed")
+    with RunReader(w.run_dir) as r:
+        got = r.stream("points")
+    want = block(0, k)
+    for c, a in want.items():
+        np.testing.assert_array_equal(got[c], np.asarray(a).astype(got[c].dtype), err_msg=c)
+
+
+KILL_CHILD = textwrap.dedent('''
+    import sys, numpy as np
+    sys.path.insert(0, %r)
+    from test_store import SCHEMA, META, block
+    from labrc.store import RunWriter
+    w = RunWriter.create(sys.argv[1], "dc_iv", "K9", SCHEMA, META)
+    print(w.run_dir, flush=True)
+    k = 0
+    while True:                         # as fast as it goes: whole-chunk flushes, no sleeps
+        w.append("points", block(k, 408)); k += 408
+''') % str(Path(__file__).parent)
+
+
+def test_kill_9_while_streaming_fast_leaves_whole_chunks_equal_to_the_journal(tmp_path: Path) -> None:
+    """SIGKILL at seeded random moments of a full-speed writer (size-budget flushes of whole chunks): the
+    file opens as it was left (SWMR read) and every row it holds is the journal's row, bit for bit."""
+    from labrc.store.journal import scan_journal
+    from labrc.store.recovery import _journal_content
+    rng = np.random.default_rng(11)
+    for trial in range(4):
+        p = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(tmp_path / f"k{trial}")], stdout=subprocess.PIPE,
+                             text=True)
+        run_dir = Path(p.stdout.readline().strip())
+        j = run_dir / "run.journal"
+        size = int(rng.integers(2, 40)) << 20              # kill after 2..40 MB of journal
+        while p.poll() is None and j.stat().st_size < size:
+            pass
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        scan = scan_journal(j)
+        schema = {k: Stream.from_json(v) for k, v in scan.header["schema"].items()}
+        jrows = _journal_content(scan, schema)[0]["points"]
+        with h5py.File(run_dir / "run.h5", "r", swmr=True) as f:
+            g = f["entry/points"]
+            for c in jrows:
+                a = g[c][()]
+                assert len(a) <= len(jrows[c]) and a.tobytes() == jrows[c][:len(a)].tobytes(), (trial, c)

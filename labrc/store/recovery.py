@@ -24,7 +24,6 @@ from .journal import (
     _K_ROWS,
     _K_SEGMENT,
     JournalScan,
-    _decode_rows,
     _Journal,
     _row_bytes,
     scan_journal,
@@ -92,9 +91,26 @@ def _salvage(h5: Path, timeout_s: float, what: str = "all") -> dict[str, dict[st
         dst.unlink(missing_ok=True)
 
 
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape and the same bytes (NaN == NaN with the same payload), compared 1 MiB at a time without
+    copying either array into bytes."""
+    if a.shape != b.shape:
+        return False
+    ua, ub = np.ascontiguousarray(a).reshape(-1).view(np.uint8), np.ascontiguousarray(b).reshape(-1).view(np.uint8)
+    if ua.size != ub.size:
+        return False
+    step = 1 << 20
+    return all(np.array_equal(ua[k:k + step], ub[k:k + step]) for k in range(0, ua.size, step))
+
+
 def _bytes_equal(a: np.ndarray, b: np.ndarray) -> bool:
     """Bitwise equality (NaN == NaN with the same payload): journal and file hold the same bytes."""
-    return a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    return _same_bytes(a, b)
+
+
+def _seq_selection(file_seq: np.ndarray, journal_seq: np.ndarray) -> np.ndarray:
+    """``np.isin(file_seq, journal_seq)``: which file rows the journal holds."""
+    return np.isin(file_seq, journal_seq)
 
 
 def _rows_differ(a: dict, b: dict, cols: list[str]) -> list[str]:
@@ -177,21 +193,37 @@ def _holes(seq: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _journal_content(scan: JournalScan, schema: dict[str, Stream]) -> tuple[dict, list[dict], list[dict]]:
+    """Rows per stream (each column one array, frames in journal order), events, segments."""
     names = list(schema)
-    blocks: dict[str, list[dict[str, np.ndarray]]] = {k: [] for k in schema}
+    frames: dict[str, list[tuple[int, memoryview]]] = {k: [] for k in schema}
     events, segments = [], []
     for sid, kind, n, payload in scan.frames:
         if kind == _K_ROWS:
-            blocks[names[sid]].append(_decode_rows(schema[names[sid]], n, payload))
+            frames[names[sid]].append((n, payload))
         elif kind == _K_EVENT:
             events.append(json.loads(bytes(payload)))
         elif kind == _K_SEGMENT:
             segments.append(json.loads(bytes(payload)))
-    rows = {}
-    for name, st in schema.items():
-        rows[name] = {c.name: (np.concatenate([b[c.name] for b in blocks[name]]) if blocks[name]
-                               else np.empty((0, *c.shape), c.np_dtype)) for c in st.columns}
-    return rows, events, segments
+    return {name: _concat_rows(st, frames[name]) for name, st in schema.items()}, events, segments
+
+
+def _concat_rows(st: Stream, frames: list[tuple[int, memoryview]]) -> dict[str, np.ndarray]:
+    """The columns of a stream's row frames, each copied once into its final (aligned) array: a frame's
+    payload is column after column, n rows each (journal._decode_rows, without a view per frame and column)."""
+    total = sum(n for n, _ in frames)
+    per_row = [c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in st.columns]
+    out = {c.name: np.empty((total, *c.shape), c.np_dtype) for c in st.columns}
+    dst = [out[c.name].reshape(-1).view(np.uint8) for c in st.columns]
+    pos = 0
+    for n, payload in frames:
+        src = np.frombuffer(payload, np.uint8)
+        off = 0
+        for d, b in zip(dst, per_row):
+            nb = n * b
+            d[pos * b:pos * b + nb] = src[off:off + nb]
+            off += nb
+        pos += n
+    return out
 
 
 def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[str, np.ndarray]]) -> list[str]:
@@ -206,7 +238,7 @@ def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[
             if len({e[name][c].shape[0] for c in cols}) != 1:
                 problems.append(f"{name}: columns differ in length")
                 continue
-            sel = np.isin(e[name][st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
+            sel = _seq_selection(e[name][st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
             bad = [c for c in cols if not _bytes_equal(e[name][c][()][sel], j[c])]  # one column at a time
             if bad:
                 problems.append(f"{name}: {bad[:4]} differ from the journal")
