@@ -132,6 +132,11 @@ class Keithley4200(ListSweep, SafeState, Instrument):
         if framing not in ("ethernet", "gpib"):
             raise LimitError(f"framing={framing!r} must be 'ethernet' or 'gpib'")
         self.framing = framing
+        conn = getattr(self.adapter, "connection", None)
+        if isinstance(getattr(conn, "chunk_size", None), int):
+            # a 4096-point DO reply is ~61 kB; pyvisa reads a message in chunk_size pieces (20 kB by
+            # default), so one read call per reply instead of four (on the simulator and a socket alike)
+            conn.chunk_size = max(conn.chunk_size, 1 << 20)
         self._page: str | None = None
         self.smu_limits: dict[int, SmuLimits] = {}
         self.pmu_ids: list[int] = []

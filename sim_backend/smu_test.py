@@ -226,9 +226,10 @@ class MeasurementControl:
         name = quoted(rest)
         vals, stat = self._buffer_column(name)
         k = self.buffer.available(self.config.realtime_factor)
-        vals, stat = vals.copy(), stat.copy()
-        vals[k:] = 0.0                          # 0 = not measured yet (KXCI-E p. 5-38)
-        stat[k:] = "N"
+        if k < len(vals):                       # a paced test still running: the rest is not measured
+            vals, stat = vals.copy(), stat.copy()
+            vals[k:] = 0.0                      # 0 = not measured yet (KXCI-E p. 5-38)
+            stat[k:] = "N"
         self.status &= ~1                       # start of data transfer clears B0
         if name.endswith("T") and name.startswith("CH"):
             return sci_list(vals, self.resolution)

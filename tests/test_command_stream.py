@@ -276,3 +276,16 @@ def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream
         for col in ("v_meas_v", "i_meas_a", "t_s", "status"):
             assert np.array_equal(getattr(w, col), getattr(r, col)), col
     assert not all(np.array_equal(w.i_meas_a, r.i_meas_a) for w, r in zip(whole[3:], rest[False]))
+
+
+def test_the_simulator_list_cache_serves_only_the_text_it_was_made_from():
+    """The simulator keeps the last accepted VL text's values (an endurance run resends one list): a list
+    sent between two identical ones, or a refused one, must never be answered with the cached values."""
+    k = make_instrument(SimConfig(load="resistor:1e6"))
+    a, b = np.array([0.0, 0.5, 1.0, 0.5, 0.0] * 60), np.array([0.0, 0.2, 0.4, 0.2, 0.0] * 60)
+    got = [k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2).v_meas_v for v in (a, a, b, a)]
+    for want, have in zip((a, a, b, a), got):
+        assert np.allclose(have, want, atol=1e-3)
+    k.command("SS VL1, 1, 1E-04, " + ",".join(["0.5"] * 299 + ["300"]))     # refused: above the 210 V range
+    assert k.status & 2                                                    # B1, the error is reported
+    assert np.allclose(k.list_sweep(1, b, 1e-4, 0.0, ground_smu=2).v_meas_v, b, atol=1e-3)
