@@ -251,7 +251,7 @@ def test_a_no_reply_timeout_names_the_command(tmp_path):
     p = labrc_proc(tmp_path, *SWEEP, "--set", "data.dir=runs", "--set", "instrument.timeout_s=0.5",
                    "--set", 'sim.faults={no_reply={match="ME1"}}')
     assert p.returncode == EXIT_RUN_FAILED, p.stderr            # a fault during the run: the run failed
-    assert "no reply to 'ME1' within 0.5 s" in p.stderr
+    assert "no reply to 'MD ME1' within 0.5 s" in p.stderr      # the message that carried ME1
     assert "Traceback" not in p.stderr
 
 

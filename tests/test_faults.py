@@ -49,4 +49,4 @@ def test_the_transcript_of_a_run_lives_in_the_run_file(tmp_path):
         text = [t.decode() if isinstance(t, bytes) else t for t in g["text"][:]]
         dirs = g["dir"][:]
     assert text[0] == "BC" and dirs[0] == b"w" and text[1] == "ACK"
-    assert "ME1" in text and any(t.startswith("N+") or t.startswith("C+") for t in text)
+    assert "MD ME1" in text and any(t.startswith("N+") or t.startswith("C+") for t in text)
