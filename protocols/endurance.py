@@ -35,6 +35,10 @@ A device has failed after ``fail_cycles`` consecutive failing cycles; the plan t
 ``stop_on_failure``, the engine ends the run there: status ``device_failure``, exit 3 (:mod:`labrc.outcome`).
 What one burst hands the next (the failing-run length, the early-life reference, the running
 statistics) is the block's carry, stored in every checkpoint, so a resumed run continues exactly.
+
+Why one module over ~400 lines: it is one protocol family's plan and its criteria wiring — the shared burst
+loop of ``_Endurance`` and the two modes' parameters, levels and lists, which differ only there; the
+failure rules themselves live in :mod:`.endurance_criteria` and the burst sizing in :mod:`.bursts`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Engine — SMU list sweeps on a fixed time grid, every point measured:
   suffices) followed by its 630-point window, and ⌊4096 / 660⌋ = 6 patterns share one list;
 * one list = one block = one stream append (≈ 4 s of instrument time), so a killed campaign resumes at
   the next list with the same stimulus: each pattern's train is drawn from its own generator seeded by
-  (seed, device, cycle, class), independent of the blocking and of the engine settings.
+  (seed, device, cycle, class), independent of the blocking and of the engine settings (the generators
+  are made in bulk by :mod:`protocols.seeding`).
 
 Node value — what a read measures (decision, parameter ``node_g_from``, default ``"measured_v"``): the
 mean over the read slot of I/V with V the SMU's *measured* terminal voltage, stored with the current
@@ -48,7 +49,6 @@ with ``isi_mode="onset"``, the literal reading of the Methods' ISI — see :mod:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -66,6 +66,7 @@ from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_point_time, check_smu_source, param
 from .patterns import CLASSES, MAX_SPIKES, generate, generate_each, spike_mask
+from .seeding import WORD_MAX, Reseeded, entropy_words, pcg64_states
 
 
 @dataclass
@@ -125,86 +126,6 @@ def _n(t_s: float, dt_s: float, name: str) -> int:
     if abs(k * dt_s - t_s) > 1e-6 * max(t_s, dt_s):
         raise ParameterError(f"{name}={t_s:g} s is not a multiple of dt_s={dt_s:g} s")
     return int(k)
-
-
-# ----------------------------------------------------------------- seeding
-# Every pattern's train comes from ``default_rng(SeedSequence([seed, device + 1, cycle, class]))`` (module
-# doc). Building that generator (hashing the entropy, seeding PCG64) cost more than drawing the train, so a
-# campaign computes the same PCG64 states for many patterns at once: numpy's SeedSequence (O'Neill's
-# seed_seq: hashmix/mix over a 4-word pool, then generate_state(4, uint64)) vectorized over the patterns,
-# and PCG64's seeding (pcg_setseq_128_srandom_r) on the 128-bit words — numpy/random/bit_generator.pyx and
-# _pcg64.pyx; checked against numpy itself in tests/test_spike_train.py. One generator, set to each
-# pattern's state in turn, then draws exactly what a fresh default_rng of that pattern would.
-_SS_INIT_A, _SS_MULT_A, _SS_INIT_B, _SS_MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
-_SS_MIX_L, _SS_MIX_R, _SS_POOL = 0xCA01F9DD, 0x4973F715, 4
-_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341    # PCG_DEFAULT_MULTIPLIER_128
-_M32, _M128 = 2**32 - 1, 2**128 - 1
-
-
-def entropy_words(x: int) -> list[int]:
-    """A non-negative entropy integer as SeedSequence reads it: 32-bit words, lowest first ([0] for 0)."""
-    out = [x & _M32]
-    while x > _M32:
-        x >>= 32
-        out.append(x & _M32)
-    return out
-
-
-def pcg64_states(entropy: np.ndarray) -> list[tuple[int, int]]:
-    """(state, inc) of ``PCG64(SeedSequence(words))`` for each row of ``entropy`` ((m, L) uint32: the rows'
-    concatenated :func:`entropy_words`), as the 128-bit integers of ``PCG64.state["state"]``."""
-    m, n_words = entropy.shape
-    hc = _SS_INIT_A
-
-    def hashmix(v: np.ndarray) -> np.ndarray:
-        nonlocal hc
-        v = v ^ np.uint32(hc)
-        hc = (hc * _SS_MULT_A) & _M32
-        v = v * np.uint32(hc)
-        return v ^ (v >> np.uint32(16))
-
-    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        r = np.uint32(_SS_MIX_L) * x - np.uint32(_SS_MIX_R) * y
-        return r ^ (r >> np.uint32(16))
-
-    pool = [hashmix(entropy[:, i] if i < n_words else np.zeros(m, np.uint32)) for i in range(_SS_POOL)]
-    for src in range(_SS_POOL):
-        for dst in range(_SS_POOL):
-            if src != dst:
-                pool[dst] = mix(pool[dst], hashmix(pool[src]))
-    for src in range(_SS_POOL, n_words):
-        for dst in range(_SS_POOL):
-            pool[dst] = mix(pool[dst], hashmix(entropy[:, src]))
-    hc, words = _SS_INIT_B, []
-    for i in range(8):                                   # generate_state(4, np.uint64): 8 words, pool cycled
-        v = pool[i % _SS_POOL] ^ np.uint32(hc)
-        hc = (hc * _SS_MULT_B) & _M32
-        v = v * np.uint32(hc)
-        words.append((v ^ (v >> np.uint32(16))).astype(np.uint64))
-    w = [(words[2 * j] | (words[2 * j + 1] << np.uint64(32))).tolist() for j in range(4)]
-    out = []
-    for s0, s1, i0, i1 in zip(*w):                      # pcg64_set_seed(seed = w0:w1, inc = w2:w3)
-        inc = ((((i0 << 64) | i1) << 1) | 1) & _M128
-        out.append((((inc + ((s0 << 64) | s1)) * _PCG_MULT + inc) & _M128, inc))
-    return out
-
-
-class _Reseeded(Sequence):
-    """``states`` as generators: item j is one shared Generator set to PCG64 state j (a fresh generator's
-    state: no buffered 32-bit half). Take each item once, in order, and draw from it before the next."""
-
-    def __init__(self, states: list[tuple[int, int]]) -> None:
-        self.states = states
-        self.rng = np.random.Generator(np.random.PCG64(0))
-
-    def __len__(self) -> int:
-        return len(self.states)
-
-    def __getitem__(self, j: int) -> np.random.Generator:
-        state, inc = self.states[j]
-        self.rng.bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
-                                        "has_uint32": 0, "uinteger": 0}
-        return self.rng
 
 
 class _Grid(NamedTuple):
@@ -372,15 +293,15 @@ class SpikeTrain(Protocol):
 
     def stimuli(self, device: int, cycles: np.ndarray, cls_index: np.ndarray) -> np.ndarray:
         """(k, MAX_SPIKES) onsets of k patterns: row j is ``stimulus(device, cycles[j], cls_index[j])`` bit for
-        bit — the generators' states computed together (:func:`pcg64_states`), their arithmetic vectorized
+        bit — the generators' states computed together (:func:`protocols.seeding.pcg64_states`), their arithmetic vectorized
         over the rows (:func:`protocols.patterns.generate_each`)."""
         cycles, cls_index = np.asarray(cycles, np.int64), np.asarray(cls_index, np.int64)
-        if cycles.size and not (0 <= cycles.min() and cycles.max() <= _M32 and 0 <= device + 1 <= _M32):
+        if cycles.size and not (0 <= cycles.min() and cycles.max() <= WORD_MAX and 0 <= device + 1 <= WORD_MAX):
             raise ValueError("pattern entropy words must be 32-bit")   # one word each, as below
         head = entropy_words(self.params.seed) + [device + 1]
         entropy = np.column_stack([np.broadcast_to(np.array(head, np.uint32), (cycles.size, len(head))),
                                    cycles.astype(np.uint32), cls_index.astype(np.uint32)])
-        return generate_each(cls_index, _Reseeded(pcg64_states(entropy)), **self.grid().gen_kw)
+        return generate_each(cls_index, Reseeded(pcg64_states(entropy)), **self.grid().gen_kw)
 
     def chunk(self, slot: int, index: int) -> _Chunk:
         """The stimuli and list voltages of the ``grid().chunk`` patterns around device-relative pattern

@@ -8,7 +8,8 @@ is the conservative choice that forces clients to check the status byte) and set
 
 This module is the chassis: cards, dispatch, modeless commands, status byte, fault injection. The
 SMU command groups live in one module each — :mod:`.smu_pages` (DE/SS/SM), :mod:`.smu_test` (ME, DO,
-RD), :mod:`.smu_user` (US), :mod:`.circuit` (the SMUs and the device as one circuit) — and the pulse
+RD), :mod:`.smu_user` (US), :mod:`.circuit` (the SMUs and the device as one circuit), :mod:`.drive_period`
+(whether a drive is one cycle repeated, for the vectorized path) — and the pulse
 card in :mod:`.pmu`. Rule for all of them: no command or combination ever yields data the instrument
 would not; what is not emulated is refused with the instrument's error.
 
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .drive_period import drive_period
 from .errors import ConnectionDropped, KxciFault
 from .loads import OpenCircuit
 from .modeless import Modeless
@@ -366,7 +368,7 @@ class Kxci4200(Modeless, SystemPages, MeasurementControl, UserMode):
         dut = self.dut
         if dut.t_s < self.clock_s:
             dut.idle(self.clock_s - dut.t_s)
-        k = _period(v_dev, dt, icc)
+        k = drive_period(v_dev, dt, icc)
         if k and hasattr(dut, "apply_cycles"):   # a burst of identical cycles: the vectorized path
             r = dut.apply_cycles(v_dev[:k], dt[:k], icc[:k], v_dev.size // k)
             return type(r)(*(a.reshape(-1) for a in (r.i_a, r.v_dev_v, r.compliance)))
@@ -390,45 +392,3 @@ class Kxci4200(Modeless, SystemPages, MeasurementControl, UserMode):
         if not self.config.installed("CVU"):
             raise KxciFault(E_NOT_MAPPED, "no CVU in this chassis")
         raise KxciFault(E_UNSUPPORTED, "C-V measurement is not simulated")
-
-
-_DIVISORS: dict[tuple[int, int], np.ndarray] = {}   # (n, k_max) → the k ≤ min(k_max, n // 2) dividing n
-PERIOD_EDGES = 16                                  # edges of v the quick test of _period compares across
-
-
-def _period(v: np.ndarray, dt: np.ndarray, icc: np.ndarray, k_max: int = 64) -> int:
-    """Smallest period k (≥ 2 repeats) of a piecewise-constant drive, or 0 if it is not periodic.
-
-    The candidates (divisors of the length) are first tested where a period shows soonest, all at once:
-    v[k] = v[0], then v across the first PERIOD_EDGES changes of v (v[e + k] = v[e] on both sides of each
-    edge e) — necessary conditions, pairs the full test compares too — so only a k that may be periodic is
-    compared over the whole drive. A 3,960-point spike list: 24 candidates, all rejected without a
-    whole-list comparison (was 24 of them, ≈ 0.1 ms); an endurance burst: k = 7 is the first left."""
-    n = v.size
-    ka = _DIVISORS.get((n, k_max))
-    if ka is None:
-        if len(_DIVISORS) >= 256:
-            _DIVISORS.clear()
-        ka = _DIVISORS[(n, k_max)] = np.array([k for k in range(1, min(k_max, n // 2) + 1) if n % k == 0],
-                                              dtype=np.intp)
-    if not ka.size:
-        return 0
-    ka = ka[v[ka] == v[0]]
-    if not ka.size:
-        return 0
-    if _periodic(v, dt, icc, int(ka[0])):          # a periodic drive: its first candidate
-        return int(ka[0])
-    ka = ka[1:]
-    if ka.size > 1:
-        e = np.flatnonzero(v[1:] != v[:-1])[:PERIOD_EDGES]
-        j = np.concatenate([e, e + 1])
-        idx = j + ka[:, None]
-        ka = ka[((v[np.minimum(idx, n - 1)] == v[j]) | (idx >= n)).all(axis=1)]
-    for k in ka.tolist():
-        if _periodic(v, dt, icc, k):
-            return k
-    return 0
-
-
-def _periodic(v: np.ndarray, dt: np.ndarray, icc: np.ndarray, k: int) -> bool:
-    return bool((v[k:] == v[:-k]).all() and (dt[k:] == dt[:-k]).all() and (icc[k:] == icc[:-k]).all())

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import KxciFault
+from .list_text import list_values
 from .replies import E_ARGUMENT, E_NOT_MAPPED, E_UNSUPPORTED, args, numbers, quoted
 
 MAX_V, MAX_VS_V, VAR1_MAX, VAR2_MAX, LIST_MAX = 210.0, 200.0, 1024, 32, 4096
@@ -225,19 +226,14 @@ class SystemPages:
 
     # --- SS: lists, VAR2, constants, VAR1' ----------------------------------------------------------
     def _list_values(self, text: str) -> np.ndarray:
-        """The values of a list's text (each field as float() reads it, spaces allowed). The last text
+        """The values of a list's text (:func:`.list_text.list_values`: each field as float() reads it,
+        spaces allowed; ValueError for anything else). The last text
         is kept: an endurance run sends the same list burst after burst, and parsing 4096 fields costs
         more than the model's cycles (a host-speed cache; the command is still interpreted in full)."""
         last = getattr(self, "_last_list", None)
         if last is not None and last[0] == text:
             return last[1].copy()
-        values = _few_field_values(text) if len(text) >= _FEW_FIELDS_MIN_CHARS else None
-        if values is None:
-            fields = text.split(",")
-            # pulse lists repeat a few levels: each distinct field is converted once (float() accepts the
-            # spaces KXCI allows and refuses anything else with ValueError -> -993)
-            table = {f: float(f) for f in set(fields)}
-            values = np.fromiter(map(table.__getitem__, fields), np.float64, len(fields))
+        values = list_values(text)
         self._last_list = (text, values)
         return values.copy()
 
@@ -420,40 +416,3 @@ class SystemPages:
     def _cmd_WT(self, rest: str) -> None:
         self._page("SM")
         self.setup.wait_s = self._time(rest, 0.0, 100.0)
-
-
-# --- VL/IL list text with few distinct fields (a pulse train: 0 V and one or two levels) -------------
-_FEW_FIELDS_MIN_CHARS = 1024          # below this the per-field dictionary is cheaper than numpy's calls
-_FEW_FIELDS_MAX = 16
-_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], np.uint64)   # k low bytes kept
-
-
-def _few_field_values(text: str) -> np.ndarray | None:
-    """float() of every comma-separated field, or None when the text is not a few short fields repeated.
-
-    Each field with its leading comma (≤ 8 bytes, no NUL) is read as one little-endian uint64 at its
-    offset, its bytes beyond the field masked off (equal keys are equal texts); each distinct key is
-    converted once by float() (ValueError as for the split path) and written to its points."""
-    try:
-        buf = ("," + text + "\0" * 8).encode("ascii")
-    except UnicodeEncodeError:
-        return None
-    size = len(buf) - 8
-    raw = np.frombuffer(buf, np.uint8, size)
-    starts = np.flatnonzero(raw == 44)
-    length = np.diff(starts, append=size)
-    if length.max() > 8 or raw.min() == 0:
-        return None
-    words = np.ndarray((size,), "<u8", buffer=buf, strides=(1,))      # the 8 bytes from every offset
-    keys = words[starts]
-    keys &= _LOW_BYTES.take(length)
-    values = np.empty(starts.size, np.float64)
-    rest = keys
-    for _ in range(_FEW_FIELDS_MAX):
-        key = rest[0]
-        token = int(key).to_bytes(8, "little").rstrip(b"\0")[1:].decode("ascii")
-        values[keys == key] = float(token)
-        rest = rest[rest != key]
-        if not rest.size:
-            return values
-    return None

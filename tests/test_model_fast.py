@@ -132,7 +132,7 @@ def test_wear_factors_from_a_chunk_equal_the_per_list_computation():
 def test_period_of_a_drive_equals_the_whole_list_definition():
     """kxci._period (candidates rejected on samples first) against the definition: the smallest divisor k ≤ k_max
     of the length with v, dt and icc all k-periodic."""
-    from sim_backend.kxci import _period
+    from sim_backend.drive_period import drive_period as _period
 
     def reference(v, dt, icc, k_max=64):
         n = v.size

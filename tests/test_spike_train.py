@@ -214,7 +214,7 @@ def test_reads_in_compliance_measure_the_conductance_with_the_measured_voltage(t
 def test_the_campaign_seeding_is_numpys_seedsequence_and_pcg64_bit_for_bit():
     """pcg64_states (SeedSequence + PCG64 seeding vectorized over patterns) against numpy itself, for small,
     32-bit-edge and 63-bit seeds; then a whole chunk of trains against one default_rng per pattern."""
-    from protocols.spike_train import entropy_words, pcg64_states
+    from protocols.seeding import entropy_words, pcg64_states
     rng = np.random.default_rng(0)
     for seed in (0, 1, 2**32 - 1, 2**32, 2**63 - 1):
         ent = [[seed, dev, int(c), int(k)] for dev, c, k in zip(rng.integers(0, 10_001, 64),

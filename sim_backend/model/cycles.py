@@ -35,6 +35,10 @@ a call is a few hundred numpy operations on 585-vectors, so the cost is their nu
 Measured on this 2-core machine (benchmarks/bench_model.py; other jobs running): a 585-cycle list of the
 engine's pattern ≈ 0.29 ms at best (14 M segments/s), was ≈ 0.83 ms; the read noise alone (4,095 float32
 normals) and the c2c draws (585 × 4) are ≈ 0.07 ms of it.
+
+Why one module over ~400 lines: it is one algorithm (:func:`fast_cycles`: pattern, chain solve, creep,
+measurement) whose parts share the :class:`Pattern` / :class:`Block` layouts and the tolerances below, read
+top to bottom; :func:`relaxed_cycles` is its shortcut for a device that cannot switch.
 """
 
 from __future__ import annotations
