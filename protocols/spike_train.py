@@ -45,6 +45,9 @@ needs; ``"defer"`` — the spike wins: the read moves to the first spike-free sl
 ``--campaign`` without ``cycles`` is the paper's size: 25 devices × 199 cycles × 4 classes = 19,900
 patterns (:meth:`SpikeTrain.from_options`). Presets: ``paper`` (that campaign) and ``paper-onset`` (the same
 with ``isi_mode="onset"``, the literal reading of the Methods' ISI — see :mod:`protocols.patterns`).
+
+One module over ~400 lines (a fifth of it this text): one protocol's parameters, grid, stimulus chunks and
+plan, which share the grid; the trains are :mod:`protocols.patterns`, their seeding :mod:`protocols.seeding`.
 """
 
 from __future__ import annotations

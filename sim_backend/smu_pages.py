@@ -4,6 +4,9 @@ setup (``SM``). They only *define* a test; :mod:`sim_backend.smu_test` runs it a
 Commands and limits are those of KXCI-E p. 5-7 … 5-28 (reference §2.2 – §2.4). A command on the wrong
 page is −989, in user mode −975, a bad argument −993. What a command defines is checked against the
 channel definitions only when the test starts (``ME``), as the instrument does (−991 "illegal setup").
+
+One module over ~400 lines on purpose: the three pages share one setup record and one page state, and
+each page's commands are a few lines each; the list text's parsing is :mod:`sim_backend.list_text`.
 """
 
 from __future__ import annotations
