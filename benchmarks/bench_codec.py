@@ -14,8 +14,10 @@ At 30, 300 and 4095 values. Each figure is the best of ``--repeat`` batches of C
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 
@@ -28,50 +30,9 @@ SIZES = (30, 300, 4095)
 
 
 # --- the e55dde1 implementations ---------------------------------------------------------------------
-with np.errstate(over="ignore"):
-    _OLD_POW10 = np.power(10.0, np.arange(-340, 341, dtype=np.int64).astype(np.float64))
-
-
-def old_fixed_into(out: np.ndarray, col: int, x: np.ndarray, sig: int, e_char: int) -> None:
-    a = np.abs(x)
-    nz = a > 0
-    with np.errstate(divide="ignore"):
-        e = np.where(nz, np.floor(np.log10(a)), 0.0).astype(np.int64)
-    m = np.rint(a * _OLD_POW10[sig - 1 - e + 340])
-    hi = m >= 10.0 ** sig
-    if hi.any():
-        e[hi] += 1
-        m[hi] = np.rint(m[hi] / 10.0)
-    lo = nz & (m < 10.0 ** (sig - 1))
-    if lo.any():
-        e[lo] -= 1
-        m[lo] = np.rint(a[lo] * _OLD_POW10[sig - 1 - e[lo] + 340])
-    np.clip(e, -99, 99, out=e)
-    mi = m.astype(np.int64)
-    out[:, col] = np.where(x < 0, 45, 43)
-    p = 10 ** np.arange(sig - 1, -1, -1, dtype=np.int64)
-    digs = (mi[:, None] // p[None, :]) % 10 + 48
-    out[:, col + 1] = digs[:, 0]
-    out[:, col + 2] = 46
-    out[:, col + 3:col + 2 + sig] = digs[:, 1:]
-    out[:, col + 2 + sig] = e_char
-    out[:, col + 3 + sig] = np.where(e < 0, 45, 43)
-    ae = np.abs(e)
-    out[:, col + 4 + sig] = ae // 10 + 48
-    out[:, col + 5 + sig] = ae % 10 + 48
-
-
-def old_sci_list(values: np.ndarray, letters: np.ndarray | None = None) -> str:
-    v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    v = np.where(np.abs(v) < 1e-99, 0.0, np.clip(v, -9.999999e98, 9.999999e98))
-    lead = 0 if letters is None else 1
-    rows = np.empty((n, lead + 14), np.uint8)
-    old_fixed_into(rows, lead, v, 7, ord("E"))
-    rows[:, -1] = ord(",")
-    if letters is not None:
-        rows[:, 0] = np.ascontiguousarray(letters, dtype="<U1").view(np.uint32).astype(np.uint8)
-    return rows.tobytes()[:-1].decode("ascii")
+# the formatter is the one tests/test_codec.py keeps as the byte reference (one copy of the old code)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_codec import reference_sci_list as old_sci_list  # noqa: E402
 
 
 _OLD_DIGITS = np.array([1, 3, 4, 5, 6, 7, 8])
