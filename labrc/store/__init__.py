@@ -40,7 +40,8 @@ reported); the torn tail is cut. It is fsynced about
 every second by a background thread, so a power cut loses ~1 s; a kill -9 loses nothing already appended.
 
 Modules: ``schema`` (streams, columns, constants), ``journal``, ``state`` (state file, writer liveness),
-``layout`` (HDF5 skeleton, appends, finalization), ``writer``, ``reader``, ``recovery``.
+``layout`` (HDF5 skeleton, appends, finalization), ``blocks`` (a block's validation and staging), ``space``
+(the writer's free-space guard), ``writer``, ``reader``, ``salvage`` (reading a crashed run.h5), ``recovery``.
 """
 from .compact import compact_run, is_compacted
 from .journal import JournalScan, read_journal, scan_journal

@@ -40,7 +40,8 @@ import h5py
 import numpy as np
 
 from .journal import scan_journal
-from .recovery import _journal_content, _same_bytes, _seq_selection, _verify, check_free_space, remove_leftovers
+from .recovery import _journal_content, _seq_selection, _verify, check_free_space, remove_leftovers
+from .salvage import _same_bytes
 from .schema import (
     _LIBVER,
     H5_NAME,

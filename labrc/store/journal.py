@@ -76,18 +76,7 @@ class _Journal:
         crc = zlib.crc32(head)
         for v in views:
             crc = zlib.crc32(v, crc)
-        out = [head + struct.pack("<I", crc), *views]
-        total = 20 + size
-        done = os.writev(self.fd, out)
-        if done < total:  # short write (rare, huge frames): finish with a plain write
-            rest = b"".join(bytes(v) for v in out)[done:]
-            while rest:
-                rest = rest[os.write(self.fd, rest):]
-        self._dirty = True
-        self._pending += total
-        if self._pending >= SYNC_BYTES:
-            self._pending = 0
-            self._wake.set()
+        self._write(head, crc, views, size)
 
     def rows_frame(self, stream: int, n: int, size: int, cols: list[np.ndarray]) -> None:
         """:meth:`frame` for a block of rows: C-contiguous column arrays of ``size`` bytes in all, handed to
@@ -96,7 +85,12 @@ class _Journal:
         crc = zlib.crc32(head)
         for a in cols:
             crc = zlib.crc32(a, crc)
-        out = [head + struct.pack("<I", crc), *cols]
+        self._write(head, crc, cols, size)
+
+    def _write(self, head: bytes, crc: int, payload: list, size: int) -> None:
+        """Hand one frame (16-byte head, its crc32, ``size`` payload bytes in ``payload`` buffers) to the OS in
+        one writev, and wake the fsync thread once ``SYNC_BYTES`` arrived since its last byte-triggered wake."""
+        out = [head + struct.pack("<I", crc), *payload]
         total = 20 + size
         done = os.writev(self.fd, out)
         if done < total:  # short write (rare, huge frames): finish with a plain write

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
 import socket
 import threading
 import time
@@ -17,70 +15,16 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .blocks import _aligned_rows, _Buf, _columns, _columns_fast, _contiguous, _Spec
 from .journal import _K_EVENT, _K_SEGMENT, _Journal
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays, _str_ds
-from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _castable,
-                     _check_schema, _enc, _iso, _now, _seq_prefix)
+from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _check_schema,
+                     _enc, _iso, _now)
+from .space import _EVENT_H5_BYTES, _H5_META_BYTES, RESERVE_NAME, _make_reserve, _SpaceGuard
 from .state import _effective_status, _proc_start, _read_state, _write_state
 
 DEFAULT_MIN_FREE_BYTES = 8 << 20   # stop writing while this much is still free on the data disk
 STATE_REFRESH_S = 1.0              # run.state.json (rows, last seq) at most this old while the run is live
-RESERVE_NAME = "run.reserve"       # space held back during the run, released to finalize after a full disk
-RESERVE_BYTES = 1 << 20
-SPACE_CHECK_S = 0.1                # free space measured again at least this often while appending
-_H5_META_BYTES = 64 << 10          # upper bound of HDF5 metadata (chunk index, headers) one flush adds per stream
-_EVENT_H5_BYTES = 256 * (8 + 16 + 256)  # an event may allocate a whole /entry/events chunk (256 rows)
-
-
-def _make_reserve(path: Path) -> None:
-    """Hold back up to 1 MiB (less on a nearly full disk), released at close so that finalization can
-    write status and safe state even when the disk filled up. Best effort: no reserve is no error."""
-    try:
-        size = int(min(RESERVE_BYTES, shutil.disk_usage(path.parent).free // 8))
-        if size <= 0:
-            return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.posix_fallocate(fd, 0, size)
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        path.unlink(missing_ok=True)
-
-class _Buf:
-    """Fixed-capacity per-column staging buffers of one stream (memory bounded by flush_rows)."""
-
-    def __init__(self, st: Stream, cap: int) -> None:
-        self.cap, self.n = cap, 0
-        self.cols = {c.name: np.empty((cap, *c.shape), c.np_dtype) for c in st.columns}
-        self.arrays = [self.cols[c.name] for c in st.columns]   # schema order, for the append hot path
-
-
-class _Spec:
-    """What ``append`` checks and writes for one stream, resolved once at open (the hot path runs once per
-    block: 4,907 times for a 2×10⁶-cycle endurance run), plus the stream's HDF5 datasets in write order."""
-
-    def __init__(self, sid: int, st: Stream, group: h5py.Group, order: list[str], cap: int) -> None:
-        self.sid = sid
-        self.names = tuple(c.name for c in st.columns)
-        self.dtypes = tuple(c.np_dtype for c in st.columns)
-        self.tails = tuple(tuple(c.shape) for c in st.columns)
-        self.ndims = tuple(1 + len(c.shape) for c in st.columns)
-        self.seq_i = self.names.index(st.seq_col) if st.seq_col else None
-        self.row_bytes = sum(dt.itemsize * int(np.prod(t, dtype=np.int64)) for dt, t in zip(self.dtypes, self.tails))
-        self.order_i = [self.names.index(k) for k in order]          # seq column last (crash validator)
-        self.dsets = [group[self.names[i]] for i in self.order_i]    # h5py lookups are ~0.1 ms each: once
-        self.chunk_rows = [d.chunks[0] for d in self.dsets]
-        self.zeros = [(0,) * (d.ndim - 1) for d in self.dsets]
-        # whole chunks are stored as they are only where the file applies no filter (run.h5 while streaming)
-        self.direct = [d.id.get_create_plist().get_nfilters() == 0 for d in self.dsets]
-        self.align = math.lcm(*self.chunk_rows)    # rows after which every column ends on a chunk boundary
-        self.chunk_bytes = sum(d.chunks[0] * d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))
-                               for d in self.dsets)  # one partial chunk per column: what a write may allocate extra
-        # a block of <= cap rows is contiguous iff seq - seq[0] == 0, 1, 2 ... (same test as _seq_prefix)
-        self.ramp = np.arange(cap, dtype=self.dtypes[self.seq_i]) if self.seq_i is not None else None
-
-
 class RunWriter:
     """Single writer of one run. Not for concurrent use from several threads without the internal lock
     being enough: every public method takes one lock, so a fault handler may call ``event`` safely."""
@@ -193,20 +137,15 @@ class RunWriter:
         self.broken = ""             # why writing stopped (disk full, write error); "" while healthy
         self.close_error = ""        # why finalization failed, if it did (the journal still holds every row)
         self.status: str = "running"
-        self.min_free_bytes = int(min_free_bytes)
         self.identity: dict = {}     # metadata["run"] (sample, device, operator …), set by create/resume
-        self._row_bytes = {k: sum(c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in s.columns)
-                           for k, s in schema.items()}
-        self._chunk_bytes = {k: sum(d.chunks[0] * d.dtype.itemsize * int(np.prod(d.shape[1:], dtype=np.int64))
-                                    for d in (f["entry"][k][c.name] for c in s.columns))
-                             for k, s in schema.items()}
         self._reserve = run_dir / RESERVE_NAME
         _make_reserve(self._reserve)
-        # free-space bookkeeping between two measurements (see _check_space)
-        self._space_at = -SPACE_CHECK_S      # monotonic time of the last measurement (none yet)
-        self._space_free = 0                 # bytes free then
-        self._space_slack = 0                # half the headroom then: what our own writes may use unmeasured
-        self._space_spent = 0                # upper bound of the bytes this writer wrote since then
+        self._space = _SpaceGuard(run_dir, min_free_bytes)   # free-space bookkeeping (see space._SpaceGuard)
+
+    @property
+    def min_free_bytes(self) -> int:
+        """Bytes left free on the data disk: writing stops before a block would use them."""
+        return self._space.min_free_bytes
 
     # -- writing
     def _t(self) -> float:
@@ -230,21 +169,21 @@ class RunWriter:
         sp = self._spec.get(stream)
         if sp is None:
             raise StoreError(f"unknown stream {stream!r}")
-        cols, n = self._columns_fast(sp, block)
+        cols, n = _columns_fast(sp, block)
         if cols is None:
-            cols, n = self._columns(stream, block)
+            cols, n = _columns(stream, self.schema[stream], block)
         if not n:
             return
         if sp.seq_i is not None:
             seq = cols[sp.seq_i]
             first = self._last_seq.get(stream)
-            if (first is not None and seq[0] != first + 1) or not self._contiguous(sp, seq, n):
+            if (first is not None and seq[0] != first + 1) or not _contiguous(sp, seq, n):
                 raise StoreError(f"stream {stream!r} column {sp.names[sp.seq_i]!r}: not contiguous "
                                  f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
             self._last_seq[stream] = int(seq[-1])
         self._check_space(stream, n)
         self._guarded(self._journal.rows_frame, sp.sid, n, n * sp.row_bytes, cols)
-        self._space_spent += n * sp.row_bytes + 20
+        self._space.spent += n * sp.row_bytes + 20
         buf = self._bufs[stream]
         if buf.n + n > buf.cap:   # an oversized block goes after every buffered row: flush them all
             self._flush_locked(keep_tail_of=(stream, buf.cap - n) if n <= buf.cap else None)
@@ -259,56 +198,6 @@ class RunWriter:
             buf.n = k + n
         if buf.n >= buf.cap or time.monotonic() - self._last_flush >= self.flush_interval_s:
             self._flush_locked()
-
-    @staticmethod
-    def _columns_fast(sp: _Spec, block: dict) -> tuple[list | None, int]:
-        """The block's columns when every one is already what the file stores (a C-contiguous ndarray of the
-        column's dtype and row shape, equal lengths, no other keys): no conversion, no copy. Otherwise
-        (None, 0) and ``_columns`` converts or says what is wrong."""
-        if len(block) != len(sp.names):
-            return None, 0
-        cols, n = [], -1
-        for name, dt, nd, tail in zip(sp.names, sp.dtypes, sp.ndims, sp.tails):
-            a = block.get(name)
-            if (type(a) is not np.ndarray or a.dtype != dt or a.ndim != nd or not a.flags.c_contiguous
-                    or (nd > 1 and a.shape[1:] != tail)):
-                return None, 0
-            if n < 0:
-                n = a.shape[0]
-            elif a.shape[0] != n:
-                return None, 0
-            cols.append(a)
-        return cols, n
-
-    def _columns(self, stream: str, block: dict) -> tuple[list[np.ndarray], int]:
-        """Validate and convert a block column by column (castable dtypes, array-likes); one clear error."""
-        st = self.schema[stream]
-        names = {c.name for c in st.columns}
-        extra = set(block) - names
-        if extra:
-            raise StoreError(f"stream {stream!r}: unexpected column(s) {sorted(extra)}")
-        cols, n = [], None
-        for c in st.columns:
-            if c.name not in block:
-                raise StoreError(f"stream {stream!r}: missing column {c.name!r}")
-            a = np.asarray(block[c.name])
-            if a.dtype != c.np_dtype and not _castable(a, c.np_dtype):
-                raise StoreError(f"stream {stream!r} column {c.name!r}: dtype {a.dtype} not castable to {c.dtype}")
-            if a.ndim == 0 or a.shape[1:] != c.shape:
-                raise StoreError(f"stream {stream!r} column {c.name!r}: shape {a.shape}, expected (n, *{c.shape})")
-            if n is None:
-                n = a.shape[0]
-            elif a.shape[0] != n:
-                raise StoreError(f"stream {stream!r} column {c.name!r}: length {a.shape[0]} != {n}")
-            cols.append(np.ascontiguousarray(a, dtype=c.np_dtype))
-        return cols, n or 0
-
-    @staticmethod
-    def _contiguous(sp: _Spec, seq: np.ndarray, n: int) -> bool:
-        """seq[i] == seq[0] + i for every row (``_seq_prefix(seq) == n``, without building a ramp per block)."""
-        if n > len(sp.ramp):
-            return _seq_prefix(seq) == n
-        return bool(((seq - seq[0]) == sp.ramp[:n]).all())
 
     def _write_h5(self, sp: _Spec, cols: list[np.ndarray], n: int) -> None:
         """Append n rows to the stream's datasets, column by column with the seq column last (crash
@@ -327,7 +216,7 @@ class RunWriter:
                 k += ch
             if k < n:
                 d[n0 + k:n0 + n] = a[k:n]
-        self._space_spent += n * sp.row_bytes + sp.chunk_bytes + _H5_META_BYTES
+        self._space.spent += n * sp.row_bytes + sp.chunk_bytes + _H5_META_BYTES
 
     # -- guards: one writer, one write at a time, never into a full disk
     @contextmanager
@@ -355,34 +244,11 @@ class RunWriter:
             raise StoreError(f"{self.run_dir.name}: {self.broken}; rows already journaled are kept") from exc
 
     def _check_space(self, stream: str, n: int) -> None:
-        """Stop *before* the disk is full: HDF5 does not survive ENOSPC inside a flush (measured: a
-        segfault on a full tmpfs). Needed = this block in the journal + the buffered rows and one more
-        chunk per column in HDF5 + ``min_free_bytes`` (room to finalize, for the OS and other runs).
-
-        When the free space is measured (statvfs, ~5 µs, which was every append): the first append, then
-        whenever our own writes since the last measurement could have used half of the headroom it found
-        (free − need), and at least every ``SPACE_CHECK_S``. "Our own writes" is an upper bound, counted in
-        ``_space_spent``: every journal frame, every HDF5 flush (its rows + one partial chunk per column +
-        ``_H5_META_BYTES`` of metadata), every event (+ a whole events chunk). Between two measurements the
-        disk therefore still has ≥ need + half the old headroom unless *other* programs wrote that half
-        within SPACE_CHECK_S; with little headroom left the measurements come ever closer (the headroom
-        halves each time), so the last block before a full disk is still refused before its bytes."""
-        buffered = self._bufs[stream].n + n
-        need = (n * self._row_bytes[stream] + 20 + buffered * self._row_bytes[stream] + self._chunk_bytes[stream]
-                + self.min_free_bytes)
-        now = time.monotonic()
-        if (now - self._space_at < SPACE_CHECK_S
-                and self._space_free - self._space_spent - need >= self._space_slack):
-            return
-        try:
-            free = shutil.disk_usage(self.run_dir).free     # what this user may still write (POSIX and Windows)
-        except OSError:
-            return
-        self._space_at, self._space_free, self._space_spent = now, free, 0
-        self._space_slack = max(0, free - need) // 2
-        if free < need:
-            self.broken = (f"disk full: {free / 1e6:.3g} MB free on the data disk, {need / 1e6:.3g} MB needed "
-                           f"(data.min_free_bytes={self.min_free_bytes})")
+        """Stop *before* the disk is full (the rule and its accounting: space._SpaceGuard)."""
+        sp = self._spec[stream]
+        why = self._space.shortfall(n, self._bufs[stream].n + n, sp.row_bytes, sp.chunk_bytes)
+        if why:
+            self.broken = why
             raise StoreError(f"{self.run_dir.name}: {self.broken}; stopped before writing, nothing lost")
 
     def _flush_locked(self, keep_tail_of: tuple[str, int] | None = None) -> None:
@@ -400,7 +266,7 @@ class RunWriter:
                 sp = self._spec[name]
                 m = buf.n
                 if keep_tail_of is not None and name == keep_tail_of[0]:
-                    m = self._aligned_rows(sp, self._n_rows[name], buf.n, keep_tail_of[1])
+                    m = _aligned_rows(sp, self._n_rows[name], buf.n, keep_tail_of[1])
                 self._guarded(self._write_h5, sp, buf.arrays, m)
                 self._n_rows[name] += m
                 if m < buf.n:
@@ -414,14 +280,6 @@ class RunWriter:
             self._last_flush = now
         if now - self._last_state >= STATE_REFRESH_S:
             self._write_state()
-
-    @staticmethod
-    def _aligned_rows(sp: _Spec, n_file: int, n_buf: int, room: int) -> int:
-        """How many of n_buf buffered rows to write so that the file ends on a chunk boundary of every
-        column: all of them when no boundary is reached or the rest would leave less than ``room`` rows
-        free in the buffer (the block about to be buffered)."""
-        m = (n_file + n_buf) // sp.align * sp.align - n_file
-        return m if m > 0 and n_buf - m <= room else n_buf
 
     def n_rows(self) -> dict[str, int]:
         """Rows per stream written so far (file + buffer): where a resumed protocol continues."""
@@ -448,7 +306,7 @@ class RunWriter:
         t = self._t()
         rec = json.dumps({"t": t, "level": level, "message": message}).encode()
         self._journal.frame(0, _K_EVENT, 1, [rec])
-        self._space_spent += 20 + len(rec) + _EVENT_H5_BYTES + _H5_META_BYTES
+        self._space.spent += 20 + len(rec) + _EVENT_H5_BYTES + _H5_META_BYTES
         _append_rows(self._f["entry"]["events"], {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"),
                                                   "message": np.array([_enc(message, 256)], "S256")},
                      ["level", "message", "t"])
