@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -86,14 +87,22 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     proto = VolatileEndurance.from_options(None, {"cycles": str(a.cycles), "stop_on_failure": "false"})
+    walls, ratios = [], []
     for k in range(a.repeats):
         with tempfile.TemporaryDirectory() as d:
             wall, n, status = end_to_end_s(proto, Path(d) / "e2e")
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             floor = floor_s(proto, Path(d) / "floor")
+        walls.append(wall)
+        ratios.append(wall / floor)
         print(f"[{k + 1}] {n:,} cycles ({len(proto.blocks())} bursts, {proto.points_per_cycle} points/cycle): "
               f"end to end {wall:.2f} s ({n / wall:,.0f} cycles/s, status {status}); floor (model + store) "
               f"{floor:.2f} s; ratio {wall / floor:.2f}; peak RSS {rss:.0f} MiB")
+    if a.repeats > 1:
+        # identical runs on a shared 2-core VM differ by up to ±15 %: judge the median, not one run
+        print(f"over {a.repeats} runs: end to end median {statistics.median(walls):.2f} s (best {min(walls):.2f}, "
+              f"worst {max(walls):.2f}); ratio median {statistics.median(ratios):.2f} "
+              f"(best {min(ratios):.2f}, worst {max(ratios):.2f})")
 
 
 if __name__ == "__main__":
