@@ -57,7 +57,7 @@ _PAGES = frozenset({"DE", "SS", "SM", "MD"})
 
 
 def _with_pages(cmds: list[str]) -> list[str]:
-    """Each page selection sent in one message with the page's first command: ``SS VL1, …``, ``DE CH1, …``.
+    """Each page selection sent in one message with the page's first command: ``SS VL1, …``, ``SM DM2``.
 
     The manual's own form (``SS VR1,0,1,0.05,50E-3``, KXCI-E p. 5-44/45; reference §1.5): one message,
     the page then its command, answered by one ``ACK`` (PyMeasure's hardware-tested driver sends
