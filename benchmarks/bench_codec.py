@@ -4,8 +4,8 @@
 
 - DO reply text: ``sci_list`` (simulator, 7 digits with status letters) and ``parse_readings`` (driver),
   random lognormal currents of both signs;
-- VL list text: ``fmt_list`` (driver) and the simulator's list parse (``SystemPages._list_values``
-  without its last-text cache), a pulse train of two levels (0 V and 1.2 V), as the spike campaign sends.
+- VL list text: ``fmt_list`` (driver) and the simulator's list parse (``sim_backend.list_text.list_values``,
+  without the pages' last-text cache), a pulse train of two levels (0 V and 1.2 V), as the spike campaign sends.
 
 At 30, 300 and 4095 values. Each figure is the best of ``--repeat`` batches of CPU time
 (``time.process_time``), old and new interleaved, so a loaded machine slows both alike.
@@ -24,7 +24,7 @@ import numpy as np
 from instruments.kxci_data import INVALID_SENTINEL, parse_readings
 from instruments.limits import fmt_list, fmt_num
 from sim_backend.replies import sci_list
-from sim_backend.smu_pages import SystemPages
+from sim_backend.list_text import list_values
 
 SIZES = (30, 300, 4095)
 
@@ -106,7 +106,7 @@ def old_list_values(text: str) -> np.ndarray:
 
 
 def new_list_values(text: str) -> np.ndarray:
-    return SystemPages._list_values(types.SimpleNamespace(), text)      # a fresh object: no cache hit
+    return list_values(text)                  # the parse alone, without the pages' last-text cache
 
 
 # --- measuring ------------------------------------------------------------------------------------------

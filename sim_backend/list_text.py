@@ -3,8 +3,8 @@
 One job: a list command's value text (``VLB, C, compliance, v1, v2, …``: up to 4096 comma-separated fields,
 reference §2.3) to a float64 array, each comma-separated field converted by float() (which accepts the
 spaces KXCI allows and refuses anything else with ValueError, i.e. −993 at the command). The simulator's
-last-text cache stays with the page state (:meth:`sim_backend.smu_pages.SystemPages._list_values`); this
-module only parses.
+last-text cache and the 1 mV zeroing stay with the page state (:meth:`sim_backend.smu_pages.SystemPages._list_values`);
+this module only parses.
 """
 
 from __future__ import annotations

@@ -228,16 +228,20 @@ class SystemPages:
             raise KxciFault(E_ARGUMENT)
 
     # --- SS: lists, VAR2, constants, VAR1' ----------------------------------------------------------
-    def _list_values(self, text: str) -> np.ndarray:
+    def _list_values(self, kind: str, text: str) -> np.ndarray:
         """The values of a list's text (:func:`.list_text.list_values`: each field as float() reads it,
-        spaces allowed; ValueError for anything else). The last text
-        is kept: an endurance run sends the same list burst after burst, and parsing 4096 fields costs
-        more than the model's cycles (a host-speed cache; the command is still interpreted in full)."""
+        spaces allowed; ValueError for anything else), voltages below 1 mV set to zero (KXCI-E p. 5-17).
+
+        The last text's values are kept: an endurance run sends the same list burst after burst, and
+        parsing 4096 fields costs more than the model's cycles (a host-speed cache; the command is still
+        interpreted in full: master, compliance and levels are checked at every list)."""
         last = getattr(self, "_last_list", None)
-        if last is not None and last[0] == text:
+        if last is not None and last[0] == (kind, text):
             return last[1].copy()
         values = list_values(text)
-        self._last_list = (text, values)
+        if kind == "V":
+            values = _zero_small_v(values)
+        self._last_list = ((kind, text), values)
         return values.copy()
 
     def _list(self, kind: str, rest: str) -> None:
@@ -245,24 +249,14 @@ class SystemPages:
         if len(a) < 4:
             raise KxciFault(E_ARGUMENT)
         n = self._smu(a[0].strip())
-        key = (kind, a[1], a[2], a[3])
-        memo = getattr(self, "_list_memo", None)
-        if memo is not None and memo[0] == key:
-            # the same list text as the last accepted one (an endurance run's every burst): the same
-            # values, already checked; a host-speed cache — the command is still executed in full
-            comp, values = memo[1], memo[2].copy()
-        else:
-            try:
-                master, comp = int(a[1]), float(a[2])
-                values = self._list_values(a[3])
-            except ValueError:
-                raise KxciFault(E_ARGUMENT, f"not a number in {rest[:40]!r}") from None
-            if master not in (0, 1) or values.size > LIST_MAX:
-                raise KxciFault(E_ARGUMENT)
-            self._check_level(kind, values, comp)
-            if kind == "V":
-                values = _zero_small_v(values)
-            self._list_memo = (key, comp, values.copy())
+        try:
+            master, comp = int(a[1]), float(a[2])
+            values = self._list_values(kind, a[3])
+        except ValueError:
+            raise KxciFault(E_ARGUMENT, f"not a number in {rest[:40]!r}") from None
+        if master not in (0, 1) or values.size > LIST_MAX:
+            raise KxciFault(E_ARGUMENT)
+        self._check_level(kind, values, comp)     # on the zeroed values: zeroing < 1 mV changes no limit
         self.setup.lists[("CH", n)] = Sweep(kind, values, abs(comp))
         if self.setup.var1_key() == ("CH", n):
             self.setup.var1 = None             # the last VAR1 definition wins

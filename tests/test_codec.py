@@ -273,11 +273,9 @@ def test_fmt_list_refuses_values_kxci_cannot_carry(bad):
 
 
 def sim_list_values(text: str) -> np.ndarray:
-    """The simulator's VL/IL list parse (sim_backend.smu_pages), without its last-text cache."""
-    import types
-
-    from sim_backend.smu_pages import SystemPages
-    return SystemPages._list_values(types.SimpleNamespace(), text)
+    """The simulator's VL/IL list parse (sim_backend.list_text), without the pages' last-text cache."""
+    from sim_backend.list_text import list_values
+    return list_values(text)
 
 
 def reference_list_values(text: str) -> np.ndarray:
