@@ -39,7 +39,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DryRun", "DryRunError", "HeldSetup", "is_setup_neutral", "zero_readings"]
+__all__ = ["PAGES", "DryRun", "DryRunError", "HeldSetup", "is_setup_neutral", "zero_readings"]
+
+# the system-mode pages a list-only or delta setup selects, each sent with its first command in one
+# message (``SS VL1, …``; instruments.smu_sweep._with_pages)
+PAGES = frozenset({"SS", "SM", "MD"})
 
 # commands that read and change no setup: identification (§1.4), the status byte (§1.6: SP clears only
 # B0/B1/RQS), the stored error (non-destructive GET, CLEAR of the error store only; §1.6) and reading
@@ -105,7 +109,8 @@ class DryRun:
         self._reply_for(command)            # refuse an unknown query at once, before it is counted
         self.commands.append(command)
         self._last = command
-        body = command[3:] if command.startswith("SS ") else command     # the page and VL in one message
+        page, _, rest = command.partition(" ")
+        body = rest if page in PAGES else command          # a page and its first command in one message
         if body.startswith(("VL", "IL")):
             self._n_points = body.count(",") - 2
 

@@ -211,7 +211,7 @@ def test_a_refused_parameter_sends_nothing_and_ends_the_held_setup(resistor_4200
     _expect_full_next(k)
 
 
-def test_a_repeated_list_reuses_its_plan_but_a_list_changed_in_place_is_validated_again(resistor_4200):
+def test_a_repeated_list_sends_the_list_only_stream_and_a_list_changed_in_place_is_validated_again(resistor_4200):
     k = resistor_4200
     v = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
     k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
@@ -286,6 +286,8 @@ def test_the_simulator_list_cache_serves_only_the_text_it_was_made_from():
     got = [k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2).v_meas_v for v in (a, a, b, a)]
     for want, have in zip((a, a, b, a), got):
         assert np.allclose(have, want, atol=1e-3)
-    k.command("SS VL1, 1, 1E-04, " + ",".join(["0.5"] * 299 + ["300"]))     # refused: above the 210 V range
-    assert k.status & 2                                                    # B1, the error is reported
+    refused = "SS VL1, 1, 1E-04, " + ",".join(["0.5"] * 299 + ["300"])      # above the 210 V range
+    for _ in range(2):                   # the second time its text is the cached one: refused again
+        k.command(refused)
+        assert k.status & 2                                                # B1, the error is reported
     assert np.allclose(k.list_sweep(1, b, 1e-4, 0.0, ground_smu=2).v_meas_v, b, atol=1e-3)
