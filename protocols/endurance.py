@@ -85,7 +85,6 @@ class _RunConsts(NamedTuple):
     levels: np.ndarray          # (points_per_cycle,) one cycle's source voltages, read-only
     voltages: np.ndarray        # volatile: ``levels`` tiled for the largest burst (a burst's list is a prefix)
     nan: np.ndarray             # NaN column of the largest burst (i_erase of the volatile mode)
-    details: np.ndarray         # the log-spaced detail cycles (:attr:`_Endurance.details`)
 
 
 class _Endurance(Protocol):
@@ -172,10 +171,9 @@ class _Endurance(Protocol):
         largest = max(self.burst_sizes(), default=0)
         voltages = np.tile(levels, largest) if self.mode == "volatile" else levels
         nan = np.full(largest, np.nan)
-        details = detail_cycles(p.cycles, p.n_detail)
-        for a in (levels, voltages, nan, details):
+        for a in (levels, voltages, nan):
             a.setflags(write=False)             # handed to every burst as views
-        c = _RunConsts(choose_integration(p.width_s), self.cycle_s, levels, voltages, nan, details)
+        c = _RunConsts(choose_integration(p.width_s), self.cycle_s, levels, voltages, nan)
         self._consts_cache = (key, c)
         return c
 
@@ -198,7 +196,7 @@ class _Endurance(Protocol):
         cols["fail"] = self.fail_codes(cols, cycle)
         runs = run_lengths(cols["fail"] != FAIL_NONE, int(carry["fail_run"]))
         cols.update(t=cycle * c.cycle_s, fail_run=runs)
-        details = c.details
+        details = self.details
         sel = details[details.searchsorted(first):details.searchsorted(first + n)] - first
         if sel.size:                           # detail first: ``cycles`` is the block's last append
             yield Emit("detail", {"cycle": sel + first, "v_set": np.tile(levels, (sel.size, 1)), "i_meas": i[sel],
@@ -307,10 +305,10 @@ class VolatileEndurance(_Endurance):
         p = self.params
         return np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(self.n_rest)])
 
-    def burst(self, n: int, c: _RunConsts | None = None):
+    def burst(self, n: int, c: _RunConsts):
         """``n`` cycles as one list (``yield from``): (one cycle's levels, currents, status letters, cycle
-        columns); ``c``: the run's :meth:`consts`, when the caller has them."""
-        p, c = self.params, c if c is not None else self.consts()
+        columns); ``c``: the run's :meth:`consts`."""
+        p = self.params
         # the read after a write is the following read (i_read_after, NaN for the last cycle of a burst)
         k = c.levels.size
         r = yield ListSweep(c.voltages[:n * k], p.icc_a, p.width_s, 0.0, c.integration, ("I",))
@@ -389,15 +387,14 @@ class NonvolatileEndurance(_Endurance):
         p = self.params
         check_smu_source(limits, self.card, "icc_reset_a", p.icc_reset_a, {"v_erase_v": p.v_erase_v})
 
-    def burst(self, n: int, c: _RunConsts | None = None):
+    def burst(self, n: int, c: _RunConsts):
         """``n`` cycles, two lists each (``yield from``): (one cycle's levels, currents, status letters, cycle
-        columns); ``c``: the run's :meth:`consts`, when the caller has them."""
+        columns); ``c``: the run's :meth:`consts`."""
         p = self.params
         i = np.empty((n, 4))
         st = np.empty((n, 4), "<U1")
-        integ = choose_integration(p.width_s)
-        write = np.array([p.v_read_v, p.v_write_v, p.v_read_v])
-        erase = np.array([p.v_erase_v])
+        integ = c.integration
+        write, erase = c.levels[:3], c.levels[3:]
         for j in range(n):
             a = yield ListSweep(write, p.icc_a, p.width_s, 0.0, integ, ("I",))
             e = yield ListSweep(erase, p.icc_reset_a, p.width_s, 0.0, integ, ("I",))
@@ -406,7 +403,7 @@ class NonvolatileEndurance(_Endurance):
         on_off = np.abs(i[:, 2]) / np.maximum(np.abs(i[:, 0]), 1e-15)
         cols = {"i_read_before": i[:, 0], "i_write": i[:, 1], "i_read_after": i[:, 2], "i_erase": i[:, 3],
                 "on_off": on_off, "compliance": (st[:, 1] == "C").astype(np.uint8)}
-        return (c if c is not None else self.consts()).levels, i, st, cols
+        return c.levels, i, st, cols
 
     def cycle_levels(self) -> np.ndarray:
         """One cycle: read, SET, read (one list), erase (another)."""

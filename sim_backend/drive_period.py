@@ -17,11 +17,12 @@ PERIOD_EDGES = 16                                  # edges of v the quick test o
 def drive_period(v: np.ndarray, dt: np.ndarray, icc: np.ndarray, k_max: int = 64) -> int:
     """Smallest period k (≥ 2 repeats) of a piecewise-constant drive, or 0 if it is not periodic.
 
-    The candidates (divisors of the length) are first tested where a period shows soonest, all at once:
-    v[k] = v[0], then v across the first PERIOD_EDGES changes of v (v[e + k] = v[e] on both sides of each
-    edge e) — necessary conditions, pairs the full test compares too — so only a k that may be periodic is
-    compared over the whole drive. A 3,960-point spike list: 24 candidates, all rejected without a
-    whole-list comparison (was 24 of them, ≈ 0.1 ms); an endurance burst: k = 7 is the first left."""
+    The candidates (divisors of the length) are first filtered where a period shows soonest, all at once:
+    v[k] = v[0]. The first survivor is compared over the whole drive at once (an endurance burst: k = 7,
+    periodic, done); the rest are filtered again across the first PERIOD_EDGES changes of v
+    (v[e + k] = v[e] on both sides of each edge e) — necessary conditions, pairs the full test compares
+    too — so only a k that may be periodic is compared over the whole drive after that. A non-periodic
+    drive (a spike list) therefore costs one whole-list comparison, not one per divisor."""
     n = v.size
     ka = _DIVISORS.get((n, k_max))
     if ka is None:

@@ -130,9 +130,9 @@ def test_wear_factors_from_a_chunk_equal_the_per_list_computation():
 
 
 def test_period_of_a_drive_equals_the_whole_list_definition():
-    """kxci._period (candidates rejected on samples first) against the definition: the smallest divisor k ≤ k_max
+    """drive_period (candidates rejected on samples first) against the definition: the smallest divisor k ≤ k_max
     of the length with v, dt and icc all k-periodic."""
-    from sim_backend.drive_period import drive_period as _period
+    from sim_backend.drive_period import drive_period
 
     def reference(v, dt, icc, k_max=64):
         n = v.size
@@ -152,9 +152,9 @@ def test_period_of_a_drive_equals_the_whole_list_definition():
             if rng.random() < 0.2 and a.size > 1:
                 a[rng.integers(0, a.size)] += 1.0
         k_max = int(rng.integers(1, 70))
-        assert _period(v, dt, icc, k_max) == reference(v, dt, icc, k_max)
+        assert drive_period(v, dt, icc, k_max) == reference(v, dt, icc, k_max)
     for lst in campaign_lists(0, 1.0):
         dt, icc = np.full(lst.size, 1 / 600), np.full(lst.size, 1e-6)
-        assert _period(lst, dt, icc) == reference(lst, dt, icc)
+        assert drive_period(lst, dt, icc) == reference(lst, dt, icc)
     endurance = np.tile([0.1, 2.0, 0, 0, 0, 0, 0], 408)
-    assert _period(endurance, np.full(endurance.size, 0.005), np.full(endurance.size, 1e-6)) == 7
+    assert drive_period(endurance, np.full(endurance.size, 0.005), np.full(endurance.size, 1e-6)) == 7
