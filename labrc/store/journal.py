@@ -78,9 +78,11 @@ class _Journal:
             crc = zlib.crc32(v, crc)
         self._write(head, crc, views, size)
 
-    def rows_frame(self, stream: int, n: int, size: int, cols: list[np.ndarray]) -> None:
-        """:meth:`frame` for a block of rows: C-contiguous column arrays of ``size`` bytes in all, handed to
-        crc32 and writev as they are (no memoryview per column: this runs once per appended block)."""
+    def rows_frame(self, stream: int, n: int, cols: list[np.ndarray]) -> None:
+        """:meth:`frame` for a block of ``n`` rows: C-contiguous column arrays handed to crc32 and writev as
+        they are (no memoryview per column: this runs once per appended block). The size in the head is
+        the arrays' own, so head, crc and payload cannot disagree."""
+        size = sum(a.nbytes for a in cols)
         head = _FRAME.pack(_F_MAGIC, stream, _K_ROWS, n, size, 0)[:16]
         crc = zlib.crc32(head)
         for a in cols:

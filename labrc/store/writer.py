@@ -20,7 +20,7 @@ from .journal import _K_EVENT, _K_SEGMENT, _Journal
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays, _str_ds
 from .schema import (H5_NAME, JOURNAL_NAME, LAYOUT_VERSION, STATE_NAME, _LIBVER, StoreError, Stream, _check_schema,
                      _enc, _iso, _now)
-from .space import _EVENT_H5_BYTES, _H5_META_BYTES, RESERVE_NAME, _make_reserve, _SpaceGuard
+from .space import RESERVE_NAME, _make_reserve, _SpaceGuard
 from .state import _effective_status, _proc_start, _read_state, _write_state
 
 DEFAULT_MIN_FREE_BYTES = 8 << 20   # stop writing while this much is still free on the data disk
@@ -182,8 +182,7 @@ class RunWriter:
                                  f"(expected start {None if first is None else first + 1}, got {seq[0]}..{seq[-1]})")
             self._last_seq[stream] = int(seq[-1])
         self._check_space(stream, n)
-        self._guarded(self._journal.rows_frame, sp.sid, n, n * sp.row_bytes, cols)
-        self._space.spent += n * sp.row_bytes + 20
+        self._guarded(self._journal.rows_frame, sp.sid, n, cols)
         buf = self._bufs[stream]
         if buf.n + n > buf.cap:   # an oversized block goes after every buffered row: flush them all
             self._flush_locked(keep_tail_of=(stream, buf.cap - n) if n <= buf.cap else None)
@@ -216,7 +215,6 @@ class RunWriter:
                 k += ch
             if k < n:
                 d[n0 + k:n0 + n] = a[k:n]
-        self._space.spent += n * sp.row_bytes + sp.chunk_bytes + _H5_META_BYTES
 
     # -- guards: one writer, one write at a time, never into a full disk
     @contextmanager
@@ -306,7 +304,6 @@ class RunWriter:
         t = self._t()
         rec = json.dumps({"t": t, "level": level, "message": message}).encode()
         self._journal.frame(0, _K_EVENT, 1, [rec])
-        self._space.spent += 20 + len(rec) + _EVENT_H5_BYTES + _H5_META_BYTES
         _append_rows(self._f["entry"]["events"], {"t": np.array([t]), "level": np.array([_enc(level, 16)], "S16"),
                                                   "message": np.array([_enc(message, 256)], "S256")},
                      ["level", "message", "t"])
