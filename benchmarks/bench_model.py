@@ -24,12 +24,13 @@ numpy/Python allocations during one list (tracemalloc) and the process's peak RS
 not grow with the cycle count).
 
 Simulated ME1 figures (``--me1-only``): the issue's run in the protocol's own bursts (``VolatileEndurance`` at
-2×10⁶ cycles: 4,907 bursts of ≤ 408 cycles), model only, as the sum over bursts of each burst's least time over
-the repeats (the other jobs on a shared machine only add time); ``ME1`` of a 408-cycle burst (2,856 points) and of
+2×10⁶ cycles: its current bursts, printed), model only, as the sum over bursts of each burst's least time over
+the repeats (the other jobs on a shared machine only add time); ``ME1`` of the protocol's largest burst and of
 the campaign's lists through ``sim_backend.kxci.Kxci4200.handle``, with the time inside the device model.
 
 Measured (this 2-core machine, load average 3–5 from other jobs, ``--me1-only --repeats 5``, two alternating
-runs each of e55dde1 and of this code; least-time figures, so the load shows less than in wall totals):
+runs each of e55dde1 and of this code; least-time figures, so the load shows less than in wall totals; taken
+when the protocol's bursts were 4,907 of ≤ 408 cycles, before ``burst_s`` became 30 s — now 3,425 of ≤ 585):
 
     ===========================================  ===================  ===================
     figure                                        before (e55dde1)     after
@@ -182,14 +183,22 @@ def _min_per_call(times: list[np.ndarray]) -> np.ndarray:
     return np.min(np.stack(times), axis=0)
 
 
+def _protocol() -> VolatileEndurance:
+    return VolatileEndurance.from_options(None, {"cycles": "2000000", "stop_on_failure": "false"})
+
+
+def _largest_burst() -> int:
+    return max(n for _, n in _protocol().blocks())
+
+
 def bench_protocol_bursts(repeats: int) -> tuple[float, float, float]:
     """The issue's run as the protocol plans it (``VolatileEndurance`` at 2×10⁶ cycles, stop_on_failure off:
-    4,907 bursts of up to 408 cycles, ``Die(25, "OGB-Ag", 0).device(0)``): (sum over bursts of the least time
-    of each burst over the repeats, best total wall time, median ms of a 408-cycle burst's least time)."""
-    proto = VolatileEndurance.from_options(None, {"cycles": "2000000", "stop_on_failure": "false"})
+    its bursts, ``Die(25, "OGB-Ag", 0).device(0)``): (sum over bursts of the least time of each burst over the
+    repeats, best total wall time, median ms of a largest burst's least time)."""
+    proto = _protocol()
     p = proto.params
-    levels = np.concatenate([[p.v_read_v, p.v_write_v], np.zeros(proto.n_rest)])
-    dt = np.full(levels.size, p.width_s + integration_time_s(choose_integration(p.width_s), 60.0))
+    levels = proto.cycle_levels()
+    dt = np.full(levels.size, p.width_s + integration_time_s(choose_integration(p.width_s), SimConfig().line_frequency_hz))
     icc = np.full(levels.size, p.icc_a)
     blocks = proto.blocks()
     runs, totals = [], []
@@ -233,12 +242,12 @@ class _Timed:
 
 
 def bench_me1_endurance(n_bursts: int, repeats: int) -> tuple[float, float]:
-    """ms per ``ME1`` of the endurance burst (408 cycles of the 7-point cycle, 2,856 points) through the
+    """ms per ``ME1`` of the protocol's largest endurance burst (:func:`_largest_burst` cycles) through the
     simulator, least over the repeats per burst: (whole ME1, of it in ``apply_cycles``)."""
     cycle = ",".join(f"{x:g}" for x in LEVELS_V)
     tot, mod = [], []
     for _ in range(repeats):
-        sim = _sim_with_list("VL1, 1, 1E-06, " + ",".join([cycle] * 408), "IT1", "DT 0.005")
+        sim = _sim_with_list("VL1, 1, 1E-06, " + ",".join([cycle] * _largest_burst()), "IT1", "DT 0.005")
         dev = sim.dut
         dev.apply_cycles = timed = _Timed(dev.apply_cycles)
         t, m = np.empty(n_bursts), np.empty(n_bursts)
@@ -280,10 +289,11 @@ def bench_me1_campaign(lists, repeats: int) -> tuple[float, float]:
 
 def report_me1(repeats: int) -> None:
     s, best, med = bench_protocol_bursts(repeats)
-    print(f"the issue's run in the protocol's 4,907 bursts (model only): {s:.3f} s as the sum of each burst's least "
-          f"time over {repeats} repeats, best total {best:.3f} s; a 408-cycle burst {med:.3f} ms")
+    n_bursts, largest = len(_protocol().blocks()), _largest_burst()
+    print(f"the issue's run in the protocol's {n_bursts:,} bursts (model only): {s:.3f} s as the sum of each burst's "
+          f"least time over {repeats} repeats, best total {best:.3f} s; a {largest}-cycle burst {med:.3f} ms")
     tot, mod = bench_me1_endurance(300, repeats)
-    print(f"ME1 of a 408-cycle endurance burst: {tot:.3f} ms, of it model {mod:.3f} ms -> simulator overhead "
+    print(f"ME1 of a {largest}-cycle endurance burst: {tot:.3f} ms, of it model {mod:.3f} ms -> simulator overhead "
           f"{tot - mod:.3f} ms (least per burst over {repeats} repeats of 300)")
     tot, mod = bench_me1_campaign(campaign_lists(), repeats)
     print(f"ME1 of a spike-train campaign list: {tot:.3f} ms, of it model {mod:.3f} ms -> overhead {tot - mod:.3f} ms; "
@@ -299,7 +309,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.cycles < 1 or a.repeats < 1:
         ap.error("--cycles and --repeats must be >= 1")
-    report_me1(max(3, a.repeats))
+    if not a.campaign_only:
+        report_me1(max(3, a.repeats))
     if a.me1_only:
         return
     report_campaign(3 * a.repeats)

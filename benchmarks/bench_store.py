@@ -12,7 +12,7 @@ allocations) is reported too, on request (it slows numpy a little).
 
 ``--endurance``: the stream of a 2×10⁶-cycle volatile endurance run as the engine hands it to the store:
 ``VolatileEndurance(cycles=2e6).schema()``, one ``RunWriter.append("cycles", …)`` per ``proto.blocks()``
-burst (4,907 bursts, up to 408 rows × 11 columns), then ``close("completed")``; data pre-generated,
+burst (3,425 bursts of up to 585 rows × 11 columns since ``burst_s`` = 30 s; printed), then ``close("completed")``; data pre-generated,
 append and close timed separately (issue 11 target: append + close ≤ 0.5 s on a quiet machine).
 
 ``--compact``: ``compact_run`` on a fresh copy of a finished, uncompacted run (default: the paper's

@@ -55,7 +55,7 @@ from .measure import SegmentResult
 
 _max, _min, _nnz = np.maximum.reduce, np.minimum.reduce, np.count_nonzero   # (ndarray.max/.any go through
 #   Python wrappers: ≈ 1 µs each, and a call has ~30 reductions)
-WEAR_CHUNK = 4096        # volatile counts whose wear factors are computed at once (≈ 10 lists of 408 cycles)
+WEAR_CHUNK = 4096        # volatile counts whose wear factors are computed at once (≈ 7 lists of 585 cycles)
 
 MAX_PASSES = 16          # chain Newton passes before the block is left to apply_segments
 TOL_CHAIN = 1e-14        # relative quadratic remainder of the chain's last Newton update
