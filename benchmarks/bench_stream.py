@@ -4,10 +4,10 @@
 
 The embedded simulator (driver → pyvisa → simulated 4200 in-process), one ``VL`` list of ``--points``
 points per burst, the current fetched only (``fetch=("I",)``, as endurance bursts do). The list
-values change every burst (a new read level), so the list-only stream is what an endurance run sends
-between bursts. "full" forgets the held setup before each burst (``invalidate_held``), which is the
-stream the driver sent before it tracked the setup; "same" sends one identical list every burst (an
-endurance run's tiled cycle: the same list-only stream, and the driver reuses the list's text).
+values change every burst (a new read level): "list" is the list-only stream (``SS VL…``, the check,
+``MD ME1``, the poll, ``DO``). "full" forgets the held setup before each burst (``invalidate_held``),
+which is the stream the driver sent before it tracked the setup; "same" sends one identical list every
+burst (an endurance run's tiled cycle): the pages hold it, so the burst is ``MD ME1``, ``SP``, ``DO``.
 Reported: commands per burst (from the transcript), median and best seconds per burst, and the dry
 run's planning cost per burst.
 """

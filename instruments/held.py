@@ -15,8 +15,13 @@ What persists, and why (``shared/reference/keithley4200-kxci.md``; KXCI-E Rev. E
 * ``ME1`` is a single run that clears the buffer (§2.4), so the ``BC`` before it is needed once only;
   the stored error is cleared once (``:ERROR:LAST:CLEAR``, §1.6) and after that any error ends the
   held state (below), so the next sweep starts with the full setup and its clear again.
-* The ``VL`` list is sent before every test anyway: it is what changes between bursts, and a sweep
-  whose list is resent cannot run a stale one.
+* The ``VL`` list is an ``SS`` page entry like the others, so it is sent only when it differs from
+  the list held: an endurance run tiles one cycle into every burst, and its bursts are then
+  ``MD ME1``, ``SP``, ``DO 'I1'`` — the trigger, the poll and the data request. No stale list can
+  run: the list held is the one the last completed sweep sent and was accepted (its error check
+  passed and its data were read); anything that could have changed it ends the held state (below),
+  and a sweep that sends no command before ``ME1`` has nothing that could be refused, so it needs no
+  error check before the trigger either.
 
 What ends it (the driver then sends the full setup again)
 ---------------------------------------------------------
@@ -36,10 +41,11 @@ What ends it (the driver then sends the full setup again)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["PAGES", "DryRun", "DryRunError", "HeldSetup", "is_setup_neutral", "zero_readings"]
+__all__ = ["PAGES", "DryRun", "DryRunError", "HeldSetup", "is_setup_neutral", "list_digest", "zero_readings"]
 
 # the system-mode pages a list-only or delta setup selects, each sent with its first command in one
 # message (``SS VL1, …``; instruments.smu_sweep._with_pages)
@@ -73,6 +79,19 @@ class HeldSetup:
     hold: str                        # "HT 0"
     delay: str                       # "DT 0.01"
     measure: tuple[str, ...]         # ("DM2", "LI 'V1','I1'")
+    vl: str | None = None            # the whole "VL1, 1, 1e-06, ..." command last sent (None: see vl_sha256)
+    vl_sha256: str | None = None     # a restored checkpoint knows the list by its digest only
+
+    def holds_list(self, vl: str) -> bool:
+        """True when ``vl`` (a whole ``VL`` command text) is the list the instrument holds."""
+        if self.vl is not None:
+            return self.vl == vl         # the driver's cached text: usually the same object (O(1))
+        return self.vl_sha256 is not None and self.vl_sha256 == list_digest(vl)
+
+
+def list_digest(vl: str) -> str:
+    """The SHA-256 of a ``VL`` command text: how a checkpoint records the held list (not its 40 kB)."""
+    return hashlib.sha256(vl.encode("ascii", "replace")).hexdigest()
 
 
 def zero_readings(n: int) -> str:
@@ -113,6 +132,10 @@ class DryRun:
         body = rest if page in PAGES else command          # a page and its first command in one message
         if body.startswith(("VL", "IL")):
             self._n_points = body.count(",") - 2
+
+    def holding(self, vl: str) -> None:
+        """Start from a list the instrument already holds (its ``DO`` replies have that many points)."""
+        self._n_points = vl.count(",") - 2
 
     def read(self) -> str:
         self.n_replies += 1

@@ -4,16 +4,17 @@ A mixin of :class:`instruments.keithley4200.Keithley4200`. The first sweep (and 
 held state ended, :mod:`instruments.held`) sends the full setup of the reference's worked sequence
 (§2.8): ``BC``, ``:ERROR:LAST:CLEAR``, ``IT``, ``DE`` + ``CH``…, ``SS`` + ``VL``/``VC``/``HT``/``DT``,
 ``SM`` + ``DM2``/``LI``, one command per message. A later sweep whose channels are unchanged sends
-``SS`` with its ``VL`` list and whatever else of ``IT``/``HT``/``DT``/``SM`` differs, a page selection
-in one message with the page's first command (``SS VL1, …``; :func:`_with_pages`). Every sweep then
-sends the error check, ``MD ME1``, the completion poll and the ``DO`` data requests, so a list-only
-burst is five messages: ``SS VL…``, ``SP``, ``MD ME1``, ``SP``, ``DO 'I1'``.
+only what differs of ``IT``, the ``SS`` entries (the ``VL`` list, ``VC``, ``HT``, ``DT``) and ``SM``, a
+page selection in one message with the page's first command (``SS VL1, …``; :func:`_with_pages`).
+Every sweep then sends ``MD ME1``, the completion poll and the ``DO`` data requests, so a burst whose
+list changed is five messages (``SS VL…``, ``SP``, ``MD ME1``, ``SP``, ``DO 'I1'``) and a burst that
+repeats the list held — every full burst of an endurance run — three: ``MD ME1``, ``SP``, ``DO 'I1'``.
 
-The error check before ``ME1`` (one ``SP`` on Ethernet, a serial poll on GPIB) is kept on purpose: a
-list the instrument refused sets B1 (§1.6) but leaves the list it holds from the previous burst, and
-``ME1`` would run that one — an unrecorded burst on the device under test. The poll after ``ME1``
-would see the error too, but only after that burst. One ``SP`` per burst is the price (measured in
-``benchmarks/bench_sweep.py``).
+The error check before ``ME1`` (one ``SP`` on Ethernet, a serial poll on GPIB) follows every sweep
+that sent a set command, on purpose: a list the instrument refused sets B1 (§1.6) but leaves the
+list it holds from the previous burst, and ``ME1`` would run that one — an unrecorded burst on the
+device under test. The poll after ``ME1`` would see the error too, but only after that burst. A sweep
+that sends nothing before ``ME1`` has nothing that could be refused, and needs no check.
 
 One code path serves the instrument, :meth:`plan_list_sweep` and :meth:`dry_run`: the stream is built
 by :meth:`_sweep_steps` and executed step by step, so the plan is the wire by construction.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .held import PAGES, DryRun, HeldSetup
+from .held import PAGES, DryRun, HeldSetup, list_digest
 from .kxci_data import (
     InstrumentAborted,
     KXCIError,
@@ -97,7 +98,7 @@ class ListSweep:
     _held: HeldSetup | None = None
     _sweeping: bool = False
     _dry: DryRun | None = None
-    _vl_cache: tuple[np.ndarray, str] | None = None
+    _vl_cache: tuple[str, np.ndarray, str] | None = None
 
     # --- held state ---------------------------------------------------------------------------------
     @property
@@ -114,7 +115,12 @@ class ListSweep:
     def held_snapshot(self) -> dict | None:
         """The held setup as plain data (JSON-able, without the session), for a station's checkpoint."""
         h = self.held
-        return None if h is None else {f.name: getattr(h, f.name) for f in fields(h) if f.name != "link"}
+        if h is None:
+            return None
+        snap = {f.name: getattr(h, f.name) for f in fields(h) if f.name not in ("link", "vl")}
+        if h.vl is not None:                 # the list by its digest: a checkpoint is not 40 kB bigger
+            snap["vl_sha256"] = list_digest(h.vl)
+        return snap
 
     def adopt_held(self, snap: dict | None) -> None:
         """Take ``snap`` (from :meth:`held_snapshot`) as the setup the instrument holds, on this session.
@@ -128,7 +134,8 @@ class ListSweep:
             self._held = None
             return
         self._held = HeldSetup(self._link(), str(snap["integration"]), tuple(snap["channels"]),
-                               snap["ground"], str(snap["hold"]), str(snap["delay"]), tuple(snap["measure"]))
+                               snap["ground"], str(snap["hold"]), str(snap["delay"]), tuple(snap["measure"]),
+                               None, snap.get("vl_sha256"))    # an older checkpoint: no digest, the list is sent
         self._page = "MD"
 
     def _link(self) -> tuple:
@@ -177,7 +184,7 @@ class ListSweep:
             raise LimitError(f"fetch={fetch!r} may hold only {FETCH_ALL} (current I is always fetched)")
         return _Sweep(smu, v, float(icc_a), float(delay_s), float(hold_s), int(integration), ground_smu, fetch)
 
-    def _wanted(self, s: _Sweep) -> HeldSetup:
+    def _wanted(self, s: _Sweep, vl: str) -> HeldSetup:
         """The setup this sweep needs, as the commands that make it."""
         chans = [f"CH{s.smu}, 'V{s.smu}', 'I{s.smu}', 1, 1"]
         if s.ground_smu is not None:
@@ -189,7 +196,7 @@ class ListSweep:
             ground = f"VC{s.ground_smu}, 0, {fmt_num(self.smu_limits[s.ground_smu].current_max_a(0.0))}"
         return HeldSetup(self._link(), f"IT{s.integration}", tuple(chans), ground,
                          f"HT {fmt_num(s.hold_s, 'hold_s')}", f"DT {fmt_num(s.delay_s, 'delay_s')}",
-                         ("DM2", f"LI 'V{s.smu}','I{s.smu}'"))
+                         ("DM2", f"LI 'V{s.smu}','I{s.smu}'"), vl)
 
     def _sweep_steps(self, s: _Sweep) -> tuple[list[tuple[str, str]], HeldSetup]:
         """(kind, text) of every step of the sweep, and the setup held after it.
@@ -197,8 +204,8 @@ class ListSweep:
         Kinds: ``set`` a set command, ``check`` the error check, ``run`` ``ME1``, ``poll`` the
         completion poll, ``data`` a ``DO`` query.
         """
-        want, held = self._wanted(s), self.held
-        vl = f"VL{s.smu}, 1, {fmt_num(s.icc_a, 'icc_a')}, {self._list_text(s.v)}"
+        vl = self._list_command(s)
+        want, held = self._wanted(s, vl), self.held
         if held is None or held.channels != want.channels:
             # the reference's worked sequence (§2.8), one command per message: sent once per held state
             cmds = ["BC", ":ERROR:LAST:CLEAR", want.integration, "DE", *want.channels, "SS", vl]
@@ -206,26 +213,31 @@ class ListSweep:
             cmds += [want.hold, want.delay, "SM", *want.measure]
         else:
             cmds = [want.integration] if held.integration != want.integration else []
-            cmds += ["SS", vl]
-            cmds += [want.ground] if want.ground and held.ground != want.ground else []
-            cmds += [c for c, h in ((want.hold, held.hold), (want.delay, held.delay)) if c != h]
+            source = [] if held.holds_list(vl) else [vl]   # the SS page entries that differ (instruments.held)
+            source += [want.ground] if want.ground and held.ground != want.ground else []
+            source += [c for c, h in ((want.hold, held.hold), (want.delay, held.delay)) if c != h]
+            cmds += ["SS", *source] if source else []
             cmds += ["SM", *want.measure] if held.measure != want.measure else []
             cmds = _with_pages(cmds)
         steps = [("set", c) for c in cmds]
-        steps += [("check", "SP"), ("run", "MD ME1"), ("poll", "SP"), ("data", f"DO 'I{s.smu}'")]
+        steps += [("check", "SP")] if cmds else []         # nothing sent, nothing that could be refused
+        steps += [("run", "MD ME1"), ("poll", "SP"), ("data", f"DO 'I{s.smu}'")]
         steps += [("data", f"DO 'V{s.smu}'")] if "V" in s.fetch else []
         steps += [("data", f"DO 'CH{s.smu}T'")] if "T" in s.fetch else []
         return steps, want
 
-    def _list_text(self, v: np.ndarray) -> str:
-        """``fmt_list`` of the list values, reused while the list is the same (an endurance run tiles one
-        cycle into every burst: 77 µs of formatting per 4096-point two-level list saved, 550 µs for 4096
-        distinct values (review, 2026-12-02); the text is identical)."""
+    def _list_command(self, s: _Sweep) -> str:
+        """The whole ``VL`` command of the sweep, reused while channel, compliance and list are the same
+        (an endurance run tiles one cycle into every burst: 77 µs of formatting per 4096-point two-level
+        list saved, 550 µs for 4096 distinct values (review, 2026-12-02); the text is identical). The
+        same object comes back, so comparing it with the held list costs nothing."""
+        head = f"VL{s.smu}, 1, {fmt_num(s.icc_a, 'icc_a')}, "
         cached = self._vl_cache
-        if cached is not None and cached[0].shape == v.shape and np.array_equal(cached[0], v):
-            return cached[1]
-        text = fmt_list(v, "voltages_v")
-        self._vl_cache = (v.copy(), text)
+        v = s.v
+        if cached is not None and cached[0] == head and cached[1].shape == v.shape and np.array_equal(cached[1], v):
+            return cached[2]
+        text = head + fmt_list(v, "voltages_v")
+        self._vl_cache = (head, v.copy(), text)
         return text
 
     # --- running ------------------------------------------------------------------------------------
@@ -304,12 +316,19 @@ class ListSweep:
         Inside the block every command goes through the same code as on the instrument (validation
         against the cards ``*OPT?`` reported, the held state, the stream) but is appended to
         ``rec.commands`` instead of the wire, and replies are synthesized (:class:`held.DryRun`).
-        The held state evolves as if sent; at exit it is forgotten, so the next real sweep sends the
-        full setup. Nothing is written to the transcript.
+        The held state evolves as if sent, from the one the instrument holds now (a held list known only
+        by its digest is forgotten: the dry run could not answer ``DO`` with its length, so it plans the
+        full setup); at exit it is forgotten, so the next real sweep sends the full setup. Nothing is
+        written to the transcript.
         """
         if self._dry is not None:
             raise RuntimeError("dry_run() is already active on this driver")
         rec = DryRun(self.framing)
+        held = self.held
+        if held is not None and held.vl is None:
+            self._held = None
+        elif held is not None:
+            rec.holding(held.vl)
         self._dry = rec
         try:
             yield rec

@@ -171,7 +171,8 @@ def test_reading_commands_keep_the_held_setup(resistor_4200):
     k.list_sweep(1, V, 1e-4, 0.0, ground_smu=2)
     _ = k.idn, k.options, k.status, k.last_error(), k.query("DO 'I1'")
     k.clear_errors()
-    assert k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2)[0].startswith("SS VL1, ")
+    assert k.plan_list_sweep(1, V, 1e-4, 0.0, ground_smu=2) == ["MD ME1", "SP", "DO 'I1'", "DO 'V1'", "DO 'CH1T'"]
+    assert k.plan_list_sweep(1, V * 0.5, 1e-4, 0.0, ground_smu=2)[0].startswith("SS VL1, ")
 
 
 def test_a_new_visa_session_ends_the_held_setup(resistor_4200):
@@ -211,7 +212,7 @@ def test_a_refused_parameter_sends_nothing_and_ends_the_held_setup(resistor_4200
     _expect_full_next(k)
 
 
-def test_a_repeated_list_sends_the_list_only_stream_and_a_list_changed_in_place_is_validated_again(resistor_4200):
+def test_a_repeated_list_is_not_sent_again_and_a_list_changed_in_place_is_validated_again(resistor_4200):
     k = resistor_4200
     v = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
     k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
@@ -219,8 +220,10 @@ def test_a_repeated_list_sends_the_list_only_stream_and_a_list_changed_in_place_
     first = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)
     again = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2)          # the same list from the same held state
     sent = sent_commands(rec.records)
-    assert sent[:7] == sent[7:] and len(sent) == 14 and sent[0].startswith("SS VL1, ")   # fetch I, V, T
+    # the list the pages hold runs again: trigger, poll, data (fetch I, V, T); no set command, no check
+    assert sent == 2 * ["MD ME1", "SP", "DO 'I1'", "DO 'V1'", "DO 'CH1T'"]
     assert first.i_meas_a.shape == again.i_meas_a.shape == (5,) and np.array_equal(again.v_set_v, v)
+    assert np.allclose(again.v_meas_v, v, atol=1e-3)             # the held list is what ran
     v[2] = 300.0                                                  # the caller's own array, changed in place
     n = len(rec.records)
     with pytest.raises(LimitError, match="voltages_v"):
@@ -276,6 +279,58 @@ def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream
         for col in ("v_meas_v", "i_meas_a", "t_s", "status"):
             assert np.array_equal(getattr(w, col), getattr(r, col)), col
     assert not all(np.array_equal(w.i_meas_a, r.i_meas_a) for w, r in zip(whole[3:], rest[False]))
+
+
+def test_a_restored_held_list_is_known_by_its_digest_and_only_that_list_is_skipped():
+    """An endurance run resends no list: the checkpoint records the held list by its SHA-256, so the
+    resumed driver skips the list exactly when the uninterrupted one did (same commands, same virtual
+    command time, same data); a digest of another list, or none, makes it send the list."""
+    import json
+
+    from sim_backend import state
+
+    cfg = SimConfig(seed=5)
+    same, other = np.round(np.linspace(-0.5, 1.4, 40), 4), np.round(np.linspace(-0.4, 1.3, 40), 4)
+    lists = [same] * 5 + [other] * 2
+    sweep = lambda k, v: k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)
+    a = make_instrument(cfg)
+    whole = [sweep(a, v) for v in lists]
+    b = make_instrument(cfg)
+    for v in lists[:3]:
+        sweep(b, v)
+    core_b = b.adapter.connection.visalib.instrument
+    snap = json.loads(json.dumps({"sim": state.snapshot(core_b), "pages": core_b.pages_snapshot(),
+                                  "held": b.held_snapshot()}))
+    assert "vl" not in snap["held"] and len(snap["held"]["vl_sha256"]) == 64      # 64 hex digits, not 40 kB
+    for digest, first in ((snap["held"]["vl_sha256"], "MD ME1"), ("0" * 64, "SS VL1,"), (None, "SS VL1,")):
+        c = make_instrument(cfg)
+        core_c = c.adapter.connection.visalib.instrument
+        state.restore(core_c, snap["sim"])
+        core_c.pages_restore(snap["pages"])
+        c.adopt_held({**snap["held"], "vl_sha256": digest})
+        rec = c.start_transcript(TranscriptRecorder(keep_in_memory=True))
+        rest = [sweep(c, v) for v in lists[3:]]
+        sent = sent_commands(rec.records)
+        assert sent[0].startswith(first), (digest, sent[:2])
+        if first == "MD ME1":
+            assert sent[:3] == ["MD ME1", "SP", "DO 'I1'"] and sent[5].startswith("MD ME1")
+            for w, r in zip(whole[3:], rest):
+                for col in ("v_meas_v", "i_meas_a", "t_s", "status"):
+                    assert np.array_equal(getattr(w, col), getattr(r, col)), col
+
+
+def test_a_dry_run_after_a_sweep_plans_from_the_list_held_and_answers_its_length(resistor_4200):
+    k = resistor_4200
+    v = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
+    k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    with k.dry_run() as rec:
+        r = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    assert rec.commands == ["MD ME1", "SP", "DO 'I1'"] and r.i_meas_a.shape == (5,)
+    k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2, fetch=("I",))      # after the dry run: the full setup again
+    k.adopt_held({**k.held_snapshot(), "vl_sha256": "0" * 64})       # a list known by its digest only
+    with k.dry_run() as rec:
+        r = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    assert rec.commands[0] == "BC" and rec.n_commands == 20 and r.i_meas_a.shape == (5,)
 
 
 def test_the_simulator_list_cache_serves_only_the_text_it_was_made_from():

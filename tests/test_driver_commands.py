@@ -60,19 +60,25 @@ RUN_I_ONLY = [("SP", "0"), ("MD ME1", "ACK"), ("SP", "1"), ("DO 'I1'", "N 1.0000
 
 def test_a_second_sweep_sends_only_the_list_then_only_what_changed():
     # pages keep their setup (reference §2.1, §1.7, ME3 in §2.4): SS with VL, the error check, MD with ME1,
-    # the poll and DO; a changed delay adds DT on the SS page, a changed integration IT (modeless, §2.6)
+    # the poll and DO; a changed delay adds DT on the SS page, a changed integration IT (modeless, §2.6);
+    # the list held is not sent again, and a sweep that sends nothing before ME1 has no error check
     comm = [OPT, *FULL_SETUP_1PLC_10MS, *RUN_I_ONLY[:3], ("DO 'I1'", "N 0.0000E+00,N 1.0000E-09,N 2.0000E-09"),
             ("SS VL1, 1, 1E-06, 0.2,0.4", "ACK"), *RUN_I_ONLY,
+            *RUN_I_ONLY[1:],
             ("SS VL1, 1, 2E-06, 0.2,0.4", "ACK"), *RUN_I_ONLY,
-            ("IT1", "ACK"), ("SS VL1, 1, 2E-06, 0.2,0.4", "ACK"), ("DT 0.02", "ACK"),
-            *RUN_I_ONLY]
+            ("IT1", "ACK"), ("SS DT 0.02", "ACK"), *RUN_I_ONLY,
+            ("SS VL1, 1, 2E-06, 0.2,0.5", "ACK"), *RUN_I_ONLY]
     with expected_protocol(Keithley4200, comm) as k:
         k.list_sweep(1, np.array([0.0, 0.5, 1.0]), 1e-6, 0.01, ground_smu=2, fetch=("I",))
         assert k.plan_list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",)) == \
             ["SS VL1, 1, 1E-06, 0.2,0.4", "SP", "MD ME1", "SP", "DO 'I1'"]
         k.list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",))
+        assert k.plan_list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",)) == \
+            ["MD ME1", "SP", "DO 'I1'"]
+        k.list_sweep(1, np.array([0.2, 0.4]), 1e-6, 0.01, ground_smu=2, fetch=("I",))      # the list held
         k.list_sweep(1, np.array([0.2, 0.4]), 2e-6, 0.01, ground_smu=2, fetch=("I",))      # compliance: in VL
-        r = k.list_sweep(1, np.array([0.2, 0.4]), 2e-6, 0.02, integration=1, ground_smu=2, fetch=("I",))
+        k.list_sweep(1, np.array([0.2, 0.4]), 2e-6, 0.02, integration=1, ground_smu=2, fetch=("I",))
+        r = k.list_sweep(1, np.array([0.2, 0.5]), 2e-6, 0.02, integration=1, ground_smu=2, fetch=("I",))
     assert r.i_meas_a.tolist() == [1e-9, 2e-9] and np.isnan(r.v_meas_v).all()
 
 

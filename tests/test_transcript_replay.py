@@ -116,8 +116,9 @@ def test_the_recordings_hold_list_only_bursts_and_a_driver_resending_the_setup_i
     path = TRANSCRIPTS / "volatile-endurance.jsonl"
     sent = [r.text for r in load_transcript(path).records if r.dir == "w"]
     runs = [i for i, c in enumerate(sent) if c == "MD ME1"]
-    assert len(runs) >= 2 and sent.count("BC") == 1              # the setup once, then only the lists
-    assert sent[runs[1] - 1] == "SP" and sent[runs[1] - 2].startswith("SS VL1, ")    # list, check, run
+    assert len(runs) >= 3 and sent.count("BC") == 1              # the setup once, then only the lists
+    assert sent[runs[1] - 1] == "SP" and sent[runs[1] - 2].startswith("SS VL1, ")    # a new list, check, run
+    assert sent[runs[2] - 1] == "DO 'I1'" and sent[runs[2]:runs[2] + 3] == ["MD ME1", "SP", "DO 'I1'"]  # the list held
     monkeypatch.setattr(Keithley4200, "held", property(lambda self: None))    # a driver that forgets the setup
     out = replay("volatile-endurance", path, tmp_path)
     assert out.status == "failed" and "expects 'SS VL1, " in out.reason and "the client sent 'BC'" in out.reason
