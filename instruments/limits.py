@@ -157,6 +157,9 @@ def check_range(value: float, lo: float, hi: float, name: str, unit: str = "") -
 def check_array_range(values: np.ndarray, lo: float, hi: float, name: str, unit: str = "") -> np.ndarray:
     """Vectorized :func:`check_range` for a whole block (NaN and inf refused)."""
     a = np.asarray(values, dtype=np.float64)
+    # the common case in two passes: NaN fails both comparisons, inf lies outside any finite range
+    if a.size and math.isfinite(lo + hi) and lo <= a.min() and a.max() <= hi:
+        return a
     if a.size and not np.all(np.isfinite(a)):
         k = int(np.flatnonzero(~np.isfinite(a))[0])
         raise LimitError(f"{name}[{k}]={float(a[k])!r} must be a finite number")
@@ -192,7 +195,7 @@ class SmuLimits:
     def check_voltage_source(self, voltages_v: np.ndarray | float, icc_a: float, name: str = "voltage_v") -> None:
         """Refuse a voltage source setting (values + current compliance) the card cannot do."""
         v = check_array_range(np.atleast_1d(voltages_v), -SMU_VOLTAGE_MAX_V, SMU_VOLTAGE_MAX_V, name, "V")
-        vmax = float(np.max(np.abs(v))) if v.size else 0.0
+        vmax = max(-float(v.min()), float(v.max())) if v.size else 0.0
         check_range(icc_a, self.compliance_min_a, self.current_max_a(vmax), "icc_a", "A")
 
 # --- PMU Segment-Arb (KXCI-E p. 7-39 ... 7-58; LPT-D p. 6-20, 6-69; PMU-UM p. 4-11) ------------

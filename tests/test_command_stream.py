@@ -244,36 +244,53 @@ def test_the_dry_run_validates_against_the_card_installed():
     assert rec.commands[8] == "VC2, 0, 0.105" and rec.n_commands == 20
 
 
+def _sweep_1(k, v):
+    return k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)
+
+
+def _checkpoint_after(cfg: SimConfig, lists: list, n: int) -> dict:
+    """Sweep the first ``n`` lists on a new simulator and return its checkpoint as JSON would keep it:
+    the chassis, the pages and the driver's held setup."""
+    import json
+
+    from sim_backend import state
+
+    b = make_instrument(cfg)
+    for v in lists[:n]:
+        _sweep_1(b, v)
+    core = b.adapter.connection.visalib.instrument
+    return json.loads(json.dumps({"sim": state.snapshot(core), "pages": core.pages_snapshot(),
+                                  "held": b.held_snapshot()}))
+
+
+def _restored(cfg: SimConfig, snap: dict, held: dict | None):
+    """A new simulator and driver put back at ``snap``, the driver adopting ``held`` (None: nothing held)."""
+    from sim_backend import state
+
+    c = make_instrument(cfg)
+    core = c.adapter.connection.visalib.instrument
+    state.restore(core, snap["sim"])
+    core.pages_restore(snap["pages"])
+    if held is not None:
+        c.adopt_held(held)
+    return c
+
+
 def test_a_station_that_restores_the_pages_resumes_with_the_uninterrupted_stream_and_data():
     """Checkpoint after 3 sweeps (device state + pages + the driver's held setup), restore into a new
     simulator and driver: the rest equals the uninterrupted run bit for bit, because the same list-only
     commands (and so the same virtual command time) follow. Without the held setup the resumed driver
     sends the full setup and the device relaxes 14 commands longer: different data."""
-    import json
-
-    from sim_backend import state
-
     cfg = SimConfig(seed=5)
     lists = [np.round(np.linspace(-0.5, 1.4, 40) * (1 + 0.01 * b), 4) for b in range(6)]
-    sweep = lambda k, v: k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)
     a = make_instrument(cfg)
-    whole = [sweep(a, v) for v in lists]
-    b = make_instrument(cfg)
-    for v in lists[:3]:
-        sweep(b, v)
-    core_b = b.adapter.connection.visalib.instrument
-    snap = json.loads(json.dumps({"sim": state.snapshot(core_b), "pages": core_b.pages_snapshot(),
-                                  "held": b.held_snapshot()}))
+    whole = [_sweep_1(a, v) for v in lists]
+    snap = _checkpoint_after(cfg, lists, 3)
     rest = {}
     for adopt in (True, False):
-        c = make_instrument(cfg)
-        core_c = c.adapter.connection.visalib.instrument
-        state.restore(core_c, snap["sim"])
-        core_c.pages_restore(snap["pages"])
-        if adopt:
-            c.adopt_held(snap["held"])
+        c = _restored(cfg, snap, snap["held"] if adopt else None)
         rec = c.start_transcript(TranscriptRecorder(keep_in_memory=True))
-        rest[adopt] = [sweep(c, v) for v in lists[3:]]
+        rest[adopt] = [_sweep_1(c, v) for v in lists[3:]]
         assert sent_commands(rec.records)[0].split(" ")[0] == ("SS" if adopt else "BC")
     for w, r in zip(whole[3:], rest[True]):
         for col in ("v_meas_v", "i_meas_a", "t_s", "status"):
@@ -285,31 +302,17 @@ def test_a_restored_held_list_is_known_by_its_digest_and_only_that_list_is_skipp
     """An endurance run resends no list: the checkpoint records the held list by its SHA-256, so the
     resumed driver skips the list exactly when the uninterrupted one did (same commands, same virtual
     command time, same data); a digest of another list, or none, makes it send the list."""
-    import json
-
-    from sim_backend import state
-
     cfg = SimConfig(seed=5)
     same, other = np.round(np.linspace(-0.5, 1.4, 40), 4), np.round(np.linspace(-0.4, 1.3, 40), 4)
     lists = [same] * 5 + [other] * 2
-    sweep = lambda k, v: k.list_sweep(1, v, 1e-5, 1e-3, 0.0, 1, 2)
     a = make_instrument(cfg)
-    whole = [sweep(a, v) for v in lists]
-    b = make_instrument(cfg)
-    for v in lists[:3]:
-        sweep(b, v)
-    core_b = b.adapter.connection.visalib.instrument
-    snap = json.loads(json.dumps({"sim": state.snapshot(core_b), "pages": core_b.pages_snapshot(),
-                                  "held": b.held_snapshot()}))
+    whole = [_sweep_1(a, v) for v in lists]
+    snap = _checkpoint_after(cfg, lists, 3)
     assert "vl" not in snap["held"] and len(snap["held"]["vl_sha256"]) == 64      # 64 hex digits, not 40 kB
     for digest, first in ((snap["held"]["vl_sha256"], "MD ME1"), ("0" * 64, "SS VL1,"), (None, "SS VL1,")):
-        c = make_instrument(cfg)
-        core_c = c.adapter.connection.visalib.instrument
-        state.restore(core_c, snap["sim"])
-        core_c.pages_restore(snap["pages"])
-        c.adopt_held({**snap["held"], "vl_sha256": digest})
+        c = _restored(cfg, snap, {**snap["held"], "vl_sha256": digest})
         rec = c.start_transcript(TranscriptRecorder(keep_in_memory=True))
-        rest = [sweep(c, v) for v in lists[3:]]
+        rest = [_sweep_1(c, v) for v in lists[3:]]
         sent = sent_commands(rec.records)
         assert sent[0].startswith(first), (digest, sent[:2])
         if first == "MD ME1":
