@@ -32,13 +32,15 @@ TOML = '[data]\ndir = "runs"\nflush_interval_s = 0.05\n'
 # ~0.3 s, and a loaded machine's row poller then saw the last row before the kill (CI, 2026-12-02).
 CASES = {
     "iv-sweep": (["iv-sweep", "--param", "repeats=200", "--param", "step_v=0.01"], "points", 401, 8000),
-    "volatile-endurance": (["volatile-endurance", "--cycles", "100000"], "cycles", 8, 9000),
+    # 300,000 cycles: a burst that repeats the list held is 3 messages now, and 100,000 cycles took ~0.5 s of work
+    "volatile-endurance": (["volatile-endurance", "--cycles", "300000"], "cycles", 8, 9000),
     "nonvolatile-endurance": (["nonvolatile-endurance", "--cycles", "1000", "--param", "burst_s=0.4"],
                               "cycles", 8, 150),
     "icc-set": (["icc-set", "--param", "repeats=60", "--param", "n_levels=4"], "levels", 4, 24),
     "retention": (["retention", "--param", "n_reads=200"], "reads", 1, 20),
     "reconfigure": (["reconfigure", "--param", "n_volatile=100"], "steps", 1, 20),
-    "spike-train": (["spike-train", "--param", "cycles=60"], "patterns", 6, 24),
+    # 200 patterns per class (800 rows): at 60 (240 rows) ~0.1 s of work was left after the kill range
+    "spike-train": (["spike-train", "--param", "cycles=200"], "patterns", 6, 24),
     # a 200-device die (the default has 25): with 25 devices the whole run took ~0.3 s of work and a fresh-clone
     # CI run once wrote all 25 rows before the kill reached its target (2026-12-02)
     "volatile-relaxation": (["volatile-relaxation", "--param", "devices=200", "--param", "decay_s=3",
