@@ -200,3 +200,33 @@ def test_compacted_chunks_are_the_librarys_own_bytes(tmp_path: Path, shape: tupl
         for k in range(0, shape[0], ours.chunks[0]):
             at = (k, *(0,) * (len(shape) - 1))
             assert ours.id.read_direct_chunk(at) == lib.id.read_direct_chunk(at), k
+
+
+def test_a_file_that_disagrees_with_its_journal_is_not_compacted(real_run: Path, tmp_path: Path) -> None:
+    """One stored value changed after the run (bit rot, a foreign writer): the copy equals the file, but
+    not the journal, so compaction refuses and leaves the run (file and journal) as it was."""
+    d = shutil.copytree(real_run, tmp_path / real_run.name)
+    with h5py.File(d / "run.h5", "r+") as f:
+        x = f["entry/cycles/i_write"]
+        x[17] = x[17] * 1.5
+    before = (d / "run.h5").read_bytes()
+    with pytest.raises(StoreError, match=r"failed verification.*cycles: \['i_write'\] differ from the journal"):
+        compact_run(d)
+    assert (d / "run.h5").read_bytes() == before and (d / "run.journal").exists()
+
+
+def test_verify_stream_names_each_problem(tmp_path: Path) -> None:
+    from labrc.store import Column, Stream
+    from labrc.store.recovery import verify_stream
+    st = Stream((Column("seq", "i8"), Column("x", "f8", "V")), chunk_rows=256)
+    j = {"seq": np.arange(4, dtype=np.int64), "x": np.array([0.0, 1.0, np.nan, 3.0])}
+    with h5py.File(tmp_path / "v.h5", "w") as f:
+        g = f.create_group("s")
+        g["seq"], g["x"] = j["seq"], j["x"]
+        assert verify_stream("s", st, g, j) == []                       # NaN equals NaN bit for bit
+        assert verify_stream("s", st, g, j, also=lambda c, v: f"{c} seen") == ["seq seen", "x seen"]
+        g["x"][2] = 2.0
+        assert verify_stream("s", st, g, j) == ["s: ['x'] differ from the journal"]
+        del g["x"]
+        g["x"] = np.zeros(3)
+        assert verify_stream("s", st, g, j) == ["s: columns differ in length"]

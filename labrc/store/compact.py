@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 
 from .journal import scan_journal
-from .recovery import _journal_content, _seq_selection, _verify, check_free_space, remove_leftovers
+from .recovery import _journal_content, _verify, check_free_space, remove_leftovers, verify_stream
 from .salvage import _same_bytes
 from .schema import (
     _LIBVER,
@@ -235,26 +235,18 @@ def _verify_copy(src_path: Path, dst_path: Path, journal: tuple[dict[str, Stream
 
 def _verify_streams(a: h5py.File, b: h5py.File, schema: dict[str, Stream], journal_rows: dict) -> list[str]:
     """Each stream column of the copy ``b`` read once: equal to the original ``a`` (bitwise, same shape and
-    dtype) and holding every journal row bit for bit at its seq (as recovery._verify)."""
+    dtype) and holding every journal row bit for bit at its seq (recovery.verify_stream)."""
     problems = []
     for name, st in schema.items():
-        ga, gb, j = a["entry"][name], b["entry"][name], journal_rows[name]
-        cols = [c.name for c in st.columns]
-        if len({gb[c].shape[0] for c in cols}) != 1:
-            problems.append(f"{name}: columns differ in length")
-            sel = None
-        else:
-            sel = _seq_selection(gb[st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
-        bad = []
-        for c in cols:
-            x, y = gb[c], ga[c]
-            vb = x[()]
-            if x.shape != y.shape or x.dtype != y.dtype or not _same_bytes(vb, y[()]):
-                problems.append(f"entry/{name}/{c}: values differ")
-            if sel is not None and not _same_bytes(vb[sel], j[c]):
-                bad.append(c)
-        if bad:
-            problems.append(f"{name}: {bad[:4]} differ from the journal")
+        ga = a["entry"][name]
+
+        def same_as_original(c: str, values: np.ndarray, ga=ga, name=name) -> str | None:
+            y = ga[c]
+            if values.shape != y.shape or values.dtype != y.dtype or not _same_bytes(values, y[()]):
+                return f"entry/{name}/{c}: values differ"
+            return None
+
+        problems += verify_stream(name, st, b["entry"][name], journal_rows[name], also=same_as_original)
     return problems
 
 

@@ -235,15 +235,3 @@ def read_journal(path: Path | str) -> tuple[dict, list[tuple[int, int, int, memo
     Resynchronises after damage (see :func:`scan_journal`, which also reports the gaps)."""
     j = scan_journal(path)
     return j.header, j.frames, j.valid_end
-
-
-def _decode_rows(stream: Stream, n: int, payload: bytes) -> dict[str, np.ndarray]:
-    out, off = {}, 0
-    for c in stream.columns:
-        cnt = n * int(np.prod(c.shape, dtype=np.int64))
-        a = np.frombuffer(payload, dtype=c.np_dtype, count=cnt, offset=off).reshape((n, *c.shape))
-        out[c.name] = a
-        off += a.nbytes
-    return out
-
-

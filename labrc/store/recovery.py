@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -28,7 +29,7 @@ from .journal import (
     scan_journal,
 )
 from .layout import _append_rows, _build_skeleton, _finalize, _segment_arrays
-from .salvage import _bytes_equal, _holes, _merge_stream, _salvage_beyond
+from .salvage import _holes, _merge_stream, _same_bytes, _salvage_beyond
 from .schema import (
     _LIBVER,
     H5_NAME,
@@ -69,7 +70,7 @@ def _journal_content(scan: JournalScan, schema: dict[str, Stream]) -> tuple[dict
 
 def _concat_rows(st: Stream, frames: list[tuple[int, memoryview]]) -> dict[str, np.ndarray]:
     """The columns of a stream's row frames, each copied once into its final (aligned) array: a frame's
-    payload is column after column, n rows each (journal._decode_rows, without a view per frame and column)."""
+    payload is column after column, n rows each (one concatenation per column, no view per frame and column)."""
     total = sum(n for n, _ in frames)
     per_row = [c.np_dtype.itemsize * int(np.prod(c.shape, dtype=np.int64)) for c in st.columns]
     out = {c.name: np.empty((total, *c.shape), c.np_dtype) for c in st.columns}
@@ -91,17 +92,30 @@ def _verify(path: Path, schema: dict[str, Stream], journal_rows: dict[str, dict[
     bit for bit, at its seq (or, without a seq column, as the file's prefix). Empty list = verified."""
     problems = []
     with h5py.File(path, "r") as f:
-        e = f["entry"]
         for name, st in schema.items():
-            cols = [c.name for c in st.columns]
-            j = journal_rows[name]
-            if len({e[name][c].shape[0] for c in cols}) != 1:
-                problems.append(f"{name}: columns differ in length")
-                continue
-            sel = _seq_selection(e[name][st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
-            bad = [c for c in cols if not _bytes_equal(e[name][c][()][sel], j[c])]  # one column at a time
-            if bad:
-                problems.append(f"{name}: {bad[:4]} differ from the journal")
+            problems += verify_stream(name, st, f["entry"][name], journal_rows[name])
+    return problems
+
+
+def verify_stream(name: str, st: Stream, g: h5py.Group, j: dict[str, np.ndarray],
+                  also: Callable[[str, np.ndarray], str | None] | None = None) -> list[str]:
+    """Problems of one stream group ``g`` against its journal rows ``j``: equal column lengths, and every
+    journal row bit for bit at its seq (or, without a seq column, as the file's prefix). One column is read
+    at a time (a long run's stream does not fit in memory whole); ``also(column, values)`` checks each
+    column's values further (compaction: equal to the original file) and returns a problem or None."""
+    cols = [c.name for c in st.columns]
+    if len({g[c].shape[0] for c in cols}) != 1:
+        return [f"{name}: columns differ in length"]
+    sel = _seq_selection(g[st.seq_col][()], j[st.seq_col]) if st.seq_col else slice(0, len(j[cols[0]]))
+    problems, bad = [], []
+    for c in cols:
+        values = g[c][()]
+        if also is not None and (why := also(c, values)):
+            problems.append(why)
+        if not _same_bytes(values[sel], j[c]):
+            bad.append(c)
+    if bad:
+        problems.append(f"{name}: {bad[:4]} differ from the journal")
     return problems
 
 

@@ -67,13 +67,8 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     return all(np.array_equal(ua[k:k + step], ub[k:k + step]) for k in range(0, ua.size, step))
 
 
-def _bytes_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bitwise equality (NaN == NaN with the same payload): journal and file hold the same bytes."""
-    return _same_bytes(a, b)
-
-
 def _rows_differ(a: dict, b: dict, cols: list[str]) -> list[str]:
-    return [c for c in cols if not _bytes_equal(a[c], b[c])]
+    return [c for c in cols if not _same_bytes(a[c], b[c])]
 
 
 def _merge_stream(name: str, st: Stream, j: dict[str, np.ndarray], s: dict[str, np.ndarray]
