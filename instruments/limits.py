@@ -90,12 +90,10 @@ def fmt_list(values: Iterable[float], name: str = "values") -> str:
         return ",".join([_FMT_TEXT[x] for x in points])
     except KeyError:
         pass
-    if len(_FMT_TEXT) > _FMT_TEXT_MAX:
-        _FMT_TEXT.clear()
-    for x in set(points):                 # NaN/inf/too-long values raise here, naming the parameter
-        if x not in _FMT_TEXT:
-            _FMT_TEXT[x] = fmt_num(x, name)
-    return ",".join([_FMT_TEXT[x] for x in points])
+    # NaN/inf/too-long values raise here, naming the parameter (a local table: the bounded one may be
+    # cleared while it is filled)
+    texts = {x: _cached_text(x, name) for x in set(points)}
+    return ",".join([texts[x] for x in points])
 
 
 def _cached_text(x: float, name: str) -> str:

@@ -84,13 +84,11 @@ def fixed_abs_into(out: np.ndarray, col: int, a: np.ndarray, neg: np.ndarray, si
     exponent from log10, the mantissa rounded to ``sig`` digits (a rounding that carries into the next
     decade, or a log10 one below, corrected), then the bytes as uint32 words looked up in tables
     ("±D.D", "DDDD", "E±EE") and stored at their row offsets."""
-    n = a.size
-    if not (out.flags.c_contiguous and out.dtype == np.uint8 and out.ndim == 2 and sig >= 6):
-        tmp = np.empty((n, sig + 6), np.uint8)
-        if sig >= 6:
-            _fixed_rows(tmp, 0, a, neg, sig, e_char)
-        else:
-            _fixed_rows_generic(tmp, a, neg, sig, e_char)
+    if sig < 6:    # the instrument's texts have 7 (V, I) or 10 (T) digits; the word tables need >= 6
+        raise ValueError(f"sig={sig}: 6 or more significant digits")
+    if not (out.flags.c_contiguous and out.dtype == np.uint8 and out.ndim == 2):
+        tmp = np.empty((a.size, sig + 6), np.uint8)
+        _fixed_rows(tmp, 0, a, neg, sig, e_char)
         out[:, col:col + sig + 6] = tmp
         return
     _fixed_rows(out, col, a, neg, sig, e_char)
@@ -164,25 +162,6 @@ def _fixed_rows(out: np.ndarray, col: int, a: np.ndarray, neg: np.ndarray, sig: 
         q = mi // 10 ** (sig - 4 - d) if sig - 4 - d else mi
         rows[name] = _DIGIT4.take(q % 10000, mode="clip")
     rows["e"] = _exponent_table(e_char).take(k, mode="clip")
-
-
-def _fixed_rows_generic(out: np.ndarray, a: np.ndarray, neg: np.ndarray, sig: int, e_char: int) -> None:
-    """Any ``sig`` >= 1 (slow: per-digit integer division); the same rounding as :func:`_fixed_rows`."""
-    k, m = _mantissas(a, sig)
-    e = np.clip(k + _E_ZERO, -99, 99)
-    e[k == 0] = 0
-    mi = m.astype(np.int64)
-    out[:, 0] = np.where(neg, 45, 43)
-    p = 10 ** np.arange(sig - 1, -1, -1, dtype=np.int64)
-    digs = (mi[:, None] // p[None, :]) % 10 + 48
-    out[:, 1] = digs[:, 0]
-    out[:, 2] = 46
-    out[:, 3:2 + sig] = digs[:, 1:]
-    out[:, 2 + sig] = e_char
-    out[:, 3 + sig] = np.where(e < 0, 45, 43)
-    ae = np.abs(e)
-    out[:, 4 + sig] = ae // 10 + 48
-    out[:, 5 + sig] = ae % 10 + 48
 
 
 def fmt_status(words: np.ndarray) -> np.ndarray:
