@@ -40,7 +40,9 @@ the sampling clock lets a memoryless readout classify from the t = 0 convention 
 A spike that covers a read slot (``overlap``): ``"clip"`` (default) — the grid wins: the read interrupts
 the spike, which resumes after the slot, so the 30 nodes stay uniformly spaced as the virtual-node concept
 needs; ``"defer"`` — the spike wins: the read moves to the first spike-free slot after its nominal time
-(its time is stored). Every such choice is a parameter and lands in the run file's metadata.
+(its time is stored); where none is left before the window ends, the read takes the window's last slot
+and interrupts the spike there, as with ``"clip"`` (the window does not grow). Every such choice is a
+parameter and lands in the run file's metadata.
 
 ``--campaign`` without ``cycles`` is the paper's size: 25 devices × 199 cycles × 4 classes = 19,900
 patterns (:meth:`SpikeTrain.from_options`). Presets: ``paper`` (that campaign) and ``paper-onset`` (the same

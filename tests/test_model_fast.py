@@ -129,6 +129,25 @@ def test_wear_factors_from_a_chunk_equal_the_per_list_computation():
         assert not hrs.flags.writeable
 
 
+def test_wear_factors_follow_a_change_of_the_nonvolatile_count_inside_a_chunk():
+    """The chunk of factors is keyed by the non-volatile wear too: a SET between two volatile lists (the same
+    volatile count range, so the same chunk) must give the factors of the new non-volatile wear, not the
+    cached ones."""
+    from sim_backend.model import cycles
+
+    dev = Die(1, seed=3).device(0)
+    pre = dev._pre
+    dev._n_vol = 1000
+    first, _ = cycles._wear_factors(dev, 409)
+    first = first.copy()
+    dev._n_nv = int(0.9 * dev.p.n_fail_nv)         # e.g. a reconfiguration's non-volatile levels
+    hrs, grw = cycles._wear_factors(dev, 409)
+    w_nv = float(dev.wear(True))
+    assert w_nv > 0.0 and not np.array_equal(hrs, first)      # the wear changed what the HRS leakage is
+    assert np.array_equal(hrs, 1.0 + pre.wear_hrs * np.maximum(dev.wear_next(False, 409), w_nv))
+    assert np.array_equal(grw, 1.0 - pre.wear_grow * dev.wear_next(False, 409))
+
+
 def test_period_of_a_drive_equals_the_whole_list_definition():
     """drive_period (candidates rejected on samples first) against the definition: the smallest divisor k ≤ k_max
     of the length with v, dt and icc all k-periodic."""

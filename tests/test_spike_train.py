@@ -167,6 +167,29 @@ def test_defer_moves_reads_off_spikes():
     assert np.all(np.take_along_axis(v, idx.reshape(3, -1), axis=1) == -0.5)
 
 
+def test_a_deferred_read_run_stores_the_moved_read_times_and_reads_off_the_spikes(tmp_path):
+    """overlap="defer" through the engine, the simulator and the store: the stored node times are the moved
+    slots (some later than the fixed grid, none earlier, in order), and no stored read slot covers one of
+    its pattern's spike points, except a read left no later free slot: the window's last one."""
+    import labrc
+
+    r = labrc.run("spike-train", params={"overlap": "defer", "cycles": 3}, data_dir=tmp_path)
+    assert r.status == "completed", r.reason
+    proto = SpikeTrain.from_options(None, {"overlap": "defer"})
+    g, p = proto.grid(), proto.params
+    with labrc.open_run(r.path) as run:
+        s = run.stream("patterns")
+    fixed = ((proto.read_slots() + g.read_points) * p.dt_s).astype(np.float32)
+    assert s["node_t"].shape == (12, p.n_nodes)
+    assert (s["node_t"] >= fixed).all() and (s["node_t"] > fixed).any()
+    assert (np.diff(s["node_t"], axis=1) > 0).all()
+    slots = np.rint(s["node_t"] / p.dt_s).astype(int) - g.read_points        # first point of each read slot
+    spikes = spike_mask(s["onsets"], g.window, p.dt_s, p.spike_width_s)
+    idx = slots[:, :, None] + np.arange(g.read_points)
+    on_spike = np.take_along_axis(spikes, idx.reshape(len(slots), -1), axis=1).reshape(idx.shape).any(axis=2)
+    assert (slots[on_spike] == g.window - g.read_points).all()                 # measured: 1 of 360 reads
+
+
 def test_every_class_starts_at_a_random_phase_of_one_read_period_by_default():
     """Default phase (protocols.patterns): each train shifted by U(0, 35 ms), Irregular's grid included; off = t 0."""
     proto = SpikeTrain.from_options(None, {})
