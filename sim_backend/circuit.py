@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import KxciFault
+from .memo import BoundedMemo
 from .replies import E_SETUP
 
 
@@ -39,17 +40,16 @@ class Reading:
     status: np.ndarray         # one letter per point: 'N' normal, 'C' this channel in compliance
 
 
-_NORMAL: dict[int, np.ndarray] = {}     # n → read-only array of n 'N' (a status column without compliance)
+_NORMAL: BoundedMemo[int, np.ndarray] = BoundedMemo(64)   # n → read-only array of n 'N' (a status column without compliance)
 
 
 def status_normal(n: int) -> np.ndarray:
     """``np.full(n, "N")``, shared and read-only (every test stores one per channel time column)."""
     a = _NORMAL.get(n)
     if a is None:
-        if len(_NORMAL) >= 64:
-            _NORMAL.clear()
-        a = _NORMAL[n] = np.full(n, "N")
+        a = np.full(n, "N")
         a.setflags(write=False)
+        _NORMAL.remember(n, a)
     return a
 
 

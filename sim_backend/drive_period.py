@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_DIVISORS: dict[tuple[int, int], np.ndarray] = {}   # (n, k_max) → the k ≤ min(k_max, n // 2) dividing n
+from .memo import BoundedMemo
+
+_DIVISORS: BoundedMemo[tuple[int, int], np.ndarray] = BoundedMemo(256)   # (n, k_max) → the k ≤ min(k_max, n // 2) dividing n
 PERIOD_EDGES = 16                                  # edges of v the quick test of drive_period compares across
 
 
@@ -26,10 +28,8 @@ def drive_period(v: np.ndarray, dt: np.ndarray, icc: np.ndarray, k_max: int = 64
     n = v.size
     ka = _DIVISORS.get((n, k_max))
     if ka is None:
-        if len(_DIVISORS) >= 256:
-            _DIVISORS.clear()
-        ka = _DIVISORS[(n, k_max)] = np.array([k for k in range(1, min(k_max, n // 2) + 1) if n % k == 0],
-                                              dtype=np.intp)
+        ka = _DIVISORS.remember((n, k_max), np.array([k for k in range(1, min(k_max, n // 2) + 1) if n % k == 0],
+                                                      dtype=np.intp))
     if not ka.size:
         return 0
     ka = ka[v[ka] == v[0]]

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..memo import BoundedMemo
 from . import kinetics as kn
 from .bridge import G_ON_THR_S
 from .chain import affine_scan_bounded
@@ -347,7 +348,7 @@ def _measure(dev, pat: Pattern, v: np.ndarray, b: Block, g_w: np.ndarray, start:
     return SegmentResult(i, v_dev, comp)
 
 
-_V_TEMPLATES: dict[tuple[bytes, int], np.ndarray] = {}
+_V_TEMPLATES: BoundedMemo[tuple[bytes, int], np.ndarray] = BoundedMemo(64)
 
 
 def _v_template(v: np.ndarray, m: int) -> np.ndarray:
@@ -355,11 +356,10 @@ def _v_template(v: np.ndarray, m: int) -> np.ndarray:
     key = (v.tobytes(), m)
     t = _V_TEMPLATES.get(key)
     if t is None:
-        if len(_V_TEMPLATES) >= 64:
-            _V_TEMPLATES.clear()
-        t = _V_TEMPLATES[key] = np.empty((m, v.size))
+        t = np.empty((m, v.size))
         t[...] = v
         t.setflags(write=False)
+        _V_TEMPLATES.remember(key, t)
     return t
 
 

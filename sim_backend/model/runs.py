@@ -34,31 +34,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..memo import BoundedMemo
 from . import kinetics as kn
 
 MAX_PREFIX_VALUES = 8        # distinct values of equal-valued runs served by prefix tables (else np.cumsum per run)
 
 
-_PREFIX: dict[float, np.ndarray] = {}   # value → np.cumsum(np.full(m, value)) (a prefix of a longer one is the same)
-_SUMS: dict[tuple[int, float], float] = {}   # (m, value) → np.full(m, value).sum()
 CACHE_MAX = 256
+_PREFIX: BoundedMemo[float, np.ndarray] = BoundedMemo(CACHE_MAX)   # value → np.cumsum(np.full(m, value)) (a prefix of a longer one is the same)
+_SUMS: BoundedMemo[tuple[int, float], float] = BoundedMemo(CACHE_MAX)   # (m, value) → np.full(m, value).sum()
 
 
 def _prefix(u: float, m: int) -> np.ndarray:
     t = _PREFIX.get(u)
     if t is None or t.size < m:
-        if len(_PREFIX) >= CACHE_MAX:
-            _PREFIX.clear()
-        t = _PREFIX[u] = np.cumsum(np.full(max(m, 64), u))
+        t = _PREFIX.remember(u, np.cumsum(np.full(max(m, 64), u)))
     return t
 
 
 def _sum(m: int, u: float) -> float:
     s = _SUMS.get((m, u))
     if s is None:
-        if len(_SUMS) >= CACHE_MAX:
-            _SUMS.clear()
-        s = _SUMS[(m, u)] = float(np.full(m, u).sum())
+        s = _SUMS.remember((m, u), float(np.full(m, u).sum()))
     return s
 
 
@@ -105,7 +102,7 @@ def run_sums(x: np.ndarray, st: np.ndarray, ln: np.ndarray, want: np.ndarray) ->
     return out
 
 
-_SUM_TABLES: dict[float, np.ndarray] = {}   # value → [np.full(m, value).sum() for m], NaN where not yet needed
+_SUM_TABLES: BoundedMemo[float, np.ndarray] = BoundedMemo(CACHE_MAX)   # value → [np.full(m, value).sum() for m], NaN where not yet needed
 
 
 def _sum_table(d: float, lengths: np.ndarray) -> np.ndarray:
@@ -113,10 +110,8 @@ def _sum_table(d: float, lengths: np.ndarray) -> np.ndarray:
     t = _SUM_TABLES.get(d)
     top = int(np.maximum.reduce(lengths))
     if t is None or t.size <= top:
-        if len(_SUM_TABLES) >= CACHE_MAX:
-            _SUM_TABLES.clear()
         old = t
-        t = _SUM_TABLES[d] = np.full(max(top + 1, 64, 0 if old is None else 2 * old.size), np.nan)
+        t = _SUM_TABLES.remember(d, np.full(max(top + 1, 64, 0 if old is None else 2 * old.size), np.nan))
         if old is not None:
             t[:old.size] = old
     miss = np.isnan(t[lengths])
