@@ -177,3 +177,23 @@ def test_period_of_a_drive_equals_the_whole_list_definition():
         assert drive_period(lst, dt, icc) == reference(lst, dt, icc)
     endurance = np.tile([0.1, 2.0, 0, 0, 0, 0, 0], 408)
     assert drive_period(endurance, np.full(endurance.size, 0.005), np.full(endurance.size, 1e-6)) == 7
+
+
+def test_idle_of_a_bridge_only_device_equals_relax_and_turns_off_by_the_same_rule():
+    """Memristor.idle takes _relax_bridge (no arrays) for a device without a drift filament: the same state
+    as _relax over the same segment — bridge, age and the ON flag, on both sides of the OFF threshold."""
+    base = Die(1, seed=2).device(0)
+    base.apply_segments(np.array([0.1, 2.0]), np.full(2, 5e-3), 1e-6)       # a volatile write: ON, a bridge
+    state = base.get_state()
+    assert base.on and base.gd_p <= 0.0
+    tau = base.p.tau_v_s * base.k_tau
+    seen = set()
+    for dt in (0.1 * tau, 1.0 * tau, 1.3 * tau, 5.0 * tau):                 # 0.3 of g_last: 1.2 tau at most
+        a, b = Die(1, seed=2).device(0), Die(1, seed=2).device(0)
+        a.set_state(state)
+        b.set_state(state)
+        a.idle(dt)
+        b._relax(np.array([dt]))
+        assert (a.gv, a.age_s, a.on) == (b.gv, b.age_s, b.on), dt
+        seen.add(a.on)
+    assert seen == {True, False}                                  # both sides of the OFF rule were reached

@@ -10,6 +10,7 @@ from . import kinetics as kn
 from .chain import affine_scan
 
 G_ON_THR_S = 5e-8           # a bridge below 50 nS is OFF (relaxed)
+OFF_FRACTION = 0.3          # a relaxing bridge below this fraction of its last ON conductance reads OFF
 
 
 class BridgeMixin:
@@ -24,8 +25,7 @@ class BridgeMixin:
         self.gv, self.age_s = float(gv[-1]), self.age_s + float(tc[-1])
         if self.gd_p > 0 and not self.stable and gd[-1] <= 0.0:
             self.gd_p, self.age_s = 0.0, 0.0
-        if self.on and self.gv < 0.3 * self._g_last and not self.stable:
-            self.on = False
+        self._off_if_dissolved()
         return gv + gd
 
     def _relax_bridge(self, dt_s: float) -> None:
@@ -33,7 +33,12 @@ class BridgeMixin:
         float operations (numpy's exp on a one-element array, as there), none of its arrays."""
         e = np.exp(np.array([-dt_s / (self.p.tau_v_s * self.k_tau)]))
         self.gv, self.age_s = float(self.gv * e[0]), self.age_s + dt_s
-        if self.on and self.gv < 0.3 * self._g_last and not self.stable:
+        self._off_if_dissolved()
+
+    def _off_if_dissolved(self) -> None:
+        """The bridge has relaxed below OFF_FRACTION of the last ON conductance: the device reads OFF (a
+        stable filament keeps it ON). The one OFF rule of every relaxation path."""
+        if self.on and self.gv < OFF_FRACTION * self._g_last and not self.stable:
             self.on = False
 
     def _run_grow(self, v: np.ndarray, dt: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:

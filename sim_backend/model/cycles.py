@@ -417,8 +417,7 @@ def relaxed_cycles(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, n: int) 
     g = dev.gv * np.exp(-tc / (p.tau_v_s * dev.k_tau))
     goff = np.full(vv.size, dev.g_off_eff)
     dev.gv, dev.age_s = float(g[-1]), dev.age_s + float(tc[-1])
-    if dev.on and dev.gv < 0.3 * dev._g_last:
-        dev.on = False
+    dev._off_if_dissolved()                      # (not stable: checked above)
     dev.t_s += float(dd.sum())
     r = dev.measure(vv, ic, g, goff)
     return SegmentResult(*(a.reshape(n, v.size) for a in (r.i_a, r.v_dev_v, r.compliance)))

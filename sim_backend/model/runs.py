@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..memo import BoundedMemo
+from .bridge import OFF_FRACTION
 from . import kinetics as kn
 
 MAX_PREFIX_VALUES = 8        # distinct values of equal-valued runs served by prefix tables (else np.cumsum per run)
@@ -163,7 +164,7 @@ def free_runs(dev, v: np.ndarray, dt: np.ndarray, icc: np.ndarray, grow: np.ndar
 
     x, age, on0 = dev.gv, dev.age_s, dev.on
     on = on0
-    lim, stable = 0.3 * dev._g_last, dev.stable
+    lim, stable = OFF_FRACTION * dev._g_last, dev.stable
     n_runs = grow.size
     x0, a0 = [0.0] * n_runs, [0.0] * n_runs    # bridge and age at each run's start (= the last one's end)
     stop = off = n_runs                        # off: the run that turned the device OFF
