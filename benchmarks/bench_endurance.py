@@ -12,12 +12,13 @@
 Targets (issue 11): end to end ≤ 5 s for 2×10⁶ cycles on the 2-core reference machine and ≤ 3× the
 floor; peak resident memory flat in N (run it at two sizes and compare). Prints every figure.
 
-Measured 2026-12-02 (quiet 2-core machine, 15 runs): end to end 5.6–7.8 s, floor 2.1–2.5 s, ratio
-2.5–3.2, peak RSS 90–108 MiB from 10⁵ to 4×10⁶ cycles. Where the time goes, per 585-cycle burst, in one
-instrumented run (8.0 s): the list sweep 1.69 ms — the two set messages (``SS VL…``, ``MD ME1``) 1.02 ms,
-of which the device model 0.56 ms; the ``DO`` reply 0.35 ms (formatting 4,095 readings, the transfer);
-the two ``SP`` 0.10 ms; the parse and the rest of the driver 0.22 ms — and 0.64 ms outside the sweep
-(the store's append, the protocol, the engine, checkpoints).
+Measured 2026-12-02, after a burst that repeats the list held became 3 messages (``MD ME1``, ``SP``,
+``DO``; was 5), 15 runs: end to end 4.84–7.12 s (medians of 5: 6.28, 5.80, 5.97 s), floor 2.10–3.30 s,
+ratio 1.66–2.70, peak RSS 99–106 MiB. This VM's speed drifts: the same 585-cycle burst loop took 0.87 and
+1.47 ms median a minute apart, so compare figures of one process (the ratio), not of two runs. Per burst,
+in one instrumented run (6.1 s): the device model 0.48 ms, the simulator's ME1 beyond it 0.18 ms, the
+``DO`` text 0.16 ms, the driver's parse 0.16 ms, validation and stream 0.11 ms, the pyvisa/pymeasure
+layers ~0.15 ms, the protocol and engine 0.14 ms, the store's append 0.21 ms.
 """
 
 from __future__ import annotations
