@@ -18,7 +18,8 @@ ratio 1.66–2.70, peak RSS 99–106 MiB. This VM's speed drifts: the same 585-c
 1.47 ms median a minute apart, so compare figures of one process (the ratio), not of two runs. Per burst,
 in one instrumented run (6.1 s): the device model 0.48 ms, the simulator's ME1 beyond it 0.18 ms, the
 ``DO`` text 0.16 ms, the driver's parse 0.16 ms, validation and stream 0.11 ms, the pyvisa/pymeasure
-layers ~0.15 ms, the protocol and engine 0.14 ms, the store's append 0.21 ms.
+layers 0.18 ms (the sweep less the simulator, parse, validation and stream), the protocol and
+engine 0.14 ms, the store's append 0.21 ms.
 """
 
 from __future__ import annotations

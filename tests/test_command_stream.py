@@ -333,6 +333,7 @@ def test_a_dry_run_after_a_sweep_plans_from_the_list_held_and_answers_its_length
     k.adopt_held({**k.held_snapshot(), "vl_sha256": "0" * 64})       # a list known by its digest only
     with k.dry_run() as rec:
         r = k.list_sweep(1, v, 1e-4, 0.0, ground_smu=2, fetch=("I",))
+    # the full setup: 16 set commands (test_driver_commands.FULL_SETUP_1PLC_10MS), check, ME1, poll, DO
     assert rec.commands[0] == "BC" and rec.n_commands == 20 and r.i_meas_a.shape == (5,)
 
 

@@ -35,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..memo import BoundedMemo
-from .bridge import OFF_FRACTION
 from . import kinetics as kn
+from .bridge import OFF_FRACTION
 
 MAX_PREFIX_VALUES = 8        # distinct values of equal-valued runs served by prefix tables (else np.cumsum per run)
 
