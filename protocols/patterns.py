@@ -57,6 +57,18 @@ import numpy as np
 CLASSES: tuple[str, ...] = ("bursting", "adapting", "tonic", "irregular")
 MAX_SPIKES = 64          # width of the stored onset array (the densest class has ≤ 20 spikes in 1050 ms)
 
+# The Methods' numbers, once (every default below and in protocols.spike_train refers to these; seconds)
+WINDOW_S = 1.05          # pattern window (30 reads at 35 ms)
+WIDTH_S = 0.020          # spike width (Fig. 4 caption; 25 ms in Methods)
+PHASE_SPAN_S = 0.035     # random phase span: one read period (module doc)
+BURST_ISI_S = 5e-3       # Bursting: ISI inside a group
+BURST_PER_GROUP = 4      # Bursting: spikes per group
+BURST_IBI_LO_S, BURST_IBI_HI_S = 0.075, 0.125   # Bursting: interval between groups, uniform
+ADAPT_ISI0_S = 5e-3      # Adapting: first ISI
+ADAPT_GROWTH, ADAPT_GROWTH_SD = 1.5, 0.05       # Adapting: ISI growth per spike and its relative s.d.
+TONIC_ISI_S, TONIC_ISI_SD = 0.070, 0.05         # Tonic: mean ISI and its relative s.d.
+IRREG_SEGMENT_S, IRREG_P = 0.060, 0.5           # Irregular: segment length and spike probability
+
 
 def _finish(onsets: np.ndarray, window_s: float) -> np.ndarray:
     """NaN beyond the window, left-packed, MAX_SPIKES wide."""
@@ -96,13 +108,13 @@ def _step(width_s: float, isi_mode: str) -> float:
 # draws and runs one arithmetic step per class: element-wise operations and row-wise cumsum/cumprod give
 # each row the same bits whatever the other rows are, so a train is the same however it was asked for.
 
-def _bursting_draws(rng, n, random_phase, phase_span_s, ibi_lo_s=0.075, ibi_hi_s=0.125):
+def _bursting_draws(rng, n, random_phase, phase_span_s, ibi_lo_s=BURST_IBI_LO_S, ibi_hi_s=BURST_IBI_HI_S):
     n_groups = rng.integers(4, 6, size=_size(n))                          # 4 or 5
     ibi = rng.uniform(ibi_lo_s, ibi_hi_s, size=_size(n, 5))
     return n_groups, ibi, _phase(rng, n, random_phase, phase_span_s)
 
 
-def _bursting_onsets(draws, n, width_s, isi_mode, isi_s=5e-3, per_group=4) -> np.ndarray:
+def _bursting_onsets(draws, n, width_s, isi_mode, isi_s=BURST_ISI_S, per_group=BURST_PER_GROUP) -> np.ndarray:
     n_groups, ibi, phase = draws
     phase = np.reshape(phase, (n, 1))
     w = _step(width_s, isi_mode)
@@ -121,7 +133,8 @@ def _adapting_draws(rng, n, random_phase, phase_span_s):
     return rng.standard_normal(_size(n, ADAPTING_SPIKES - 1)), _phase(rng, n, random_phase, phase_span_s)
 
 
-def _adapting_onsets(draws, n, width_s, isi_mode, isi0_s=5e-3, growth=1.5, growth_sd=0.05) -> np.ndarray:
+def _adapting_onsets(draws, n, width_s, isi_mode, isi0_s=ADAPT_ISI0_S, growth=ADAPT_GROWTH,
+                     growth_sd=ADAPT_GROWTH_SD) -> np.ndarray:
     z, phase = draws
     phase = np.reshape(phase, (n, 1))
     w = _step(width_s, isi_mode)
@@ -131,12 +144,13 @@ def _adapting_onsets(draws, n, width_s, isi_mode, isi0_s=5e-3, growth=1.5, growt
     return on + phase
 
 
-def _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s=0.070, isi_sd=0.05):
+def _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s=TONIC_ISI_S,
+                 isi_sd=TONIC_ISI_SD):
     k = int(np.ceil(window_s / (isi_s * (1 - 5 * isi_sd) + _step(width_s, isi_mode)))) + 1
     return rng.standard_normal(_size(n, k)), _phase(rng, n, random_phase, phase_span_s)
 
 
-def _tonic_onsets(draws, n, width_s, isi_mode, isi_s=0.070, isi_sd=0.05) -> np.ndarray:
+def _tonic_onsets(draws, n, width_s, isi_mode, isi_s=TONIC_ISI_S, isi_sd=TONIC_ISI_SD) -> np.ndarray:
     z, phase = draws
     phase = np.reshape(phase, (n, 1))
     w = _step(width_s, isi_mode)
@@ -149,46 +163,50 @@ def _irregular_grid(window_s: float, segment_s: float) -> np.ndarray:
     return np.arange(0.0, window_s - 1e-12, segment_s)
 
 
-def _irregular_draws(rng, n, window_s, random_phase, phase_span_s, segment_s=0.060):
+def _irregular_draws(rng, n, window_s, random_phase, phase_span_s, segment_s=IRREG_SEGMENT_S):
     u = rng.random(_size(n, _irregular_grid(window_s, segment_s).size))
     return u, _phase(rng, n, random_phase, phase_span_s)
 
 
-def _irregular_onsets(draws, n, window_s, segment_s=0.060, p=0.5) -> np.ndarray:
+def _irregular_onsets(draws, n, window_s, segment_s=IRREG_SEGMENT_S, p=IRREG_P) -> np.ndarray:
     u, phase = draws
     phase = np.reshape(phase, (n, 1))
     return np.where(u < p, _irregular_grid(window_s, segment_s), np.nan) + phase
 
 
-def bursting(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
-             isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi_s: float = 5e-3,
-             ibi_lo_s: float = 0.075, ibi_hi_s: float = 0.125, per_group: int = 4) -> np.ndarray:
+def bursting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
+             isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
+             isi_s: float = BURST_ISI_S,
+             ibi_lo_s: float = BURST_IBI_LO_S, ibi_hi_s: float = BURST_IBI_HI_S,
+             per_group: int = BURST_PER_GROUP) -> np.ndarray:
     """4–5 groups of ``per_group`` spikes at ISI 5 ms, groups separated by U(75, 125) ms intervals."""
     _step(width_s, isi_mode)
     d = _bursting_draws(rng, n, random_phase, phase_span_s, ibi_lo_s, ibi_hi_s)
     return _finish(_bursting_onsets(d, n, width_s, isi_mode, isi_s, per_group), window_s)
 
 
-def adapting(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
-             isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi0_s: float = 5e-3,
-             growth: float = 1.5, growth_sd: float = 0.05) -> np.ndarray:
+def adapting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
+             isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
+             isi0_s: float = ADAPT_ISI0_S,
+             growth: float = ADAPT_GROWTH, growth_sd: float = ADAPT_GROWTH_SD) -> np.ndarray:
     """ISI starts at 5 ms and grows by 50 % (5 % s.d.) with every new spike."""
     _step(width_s, isi_mode)
     d = _adapting_draws(rng, n, random_phase, phase_span_s)
     return _finish(_adapting_onsets(d, n, width_s, isi_mode, isi0_s, growth, growth_sd), window_s)
 
 
-def tonic(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
-          isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035, isi_s: float = 0.070,
-          isi_sd: float = 0.05) -> np.ndarray:
+def tonic(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
+          isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
+          isi_s: float = TONIC_ISI_S,
+          isi_sd: float = TONIC_ISI_SD) -> np.ndarray:
     """Regular spiking, each ISI ~ N(70 ms, 5 %)."""
     d = _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s, isi_sd)
     return _finish(_tonic_onsets(d, n, width_s, isi_mode, isi_s, isi_sd), window_s)
 
 
-def irregular(rng: np.random.Generator, n: int, window_s: float = 1.05, width_s: float = 0.020,
-              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = 0.035,
-              segment_s: float = 0.060, p: float = 0.5) -> np.ndarray:
+def irregular(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
+              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
+              segment_s: float = IRREG_SEGMENT_S, p: float = IRREG_P) -> np.ndarray:
     """A spike at the start of each 60 ms segment with probability 0.5; the grid moves with the phase."""
     d = _irregular_draws(rng, n, window_s, random_phase, phase_span_s, segment_s)
     return _finish(_irregular_onsets(d, n, window_s, segment_s, p), window_s)
@@ -207,22 +225,22 @@ def generate(cls: str, rng: np.random.Generator, n: int, **kw) -> np.ndarray:
 def _class_steps(cls: str, window_s: float, width_s: float, isi_mode: str, random_phase: bool,
                  phase_span_s: float):
     """(draw one train from a generator, onsets of n stacked trains) of a class at the class defaults."""
-    if cls == "bursting":
-        return (lambda g: _bursting_draws(g, None, random_phase, phase_span_s),
-                lambda d, n: _bursting_onsets(d, n, width_s, isi_mode))
-    if cls == "adapting":
-        return (lambda g: _adapting_draws(g, None, random_phase, phase_span_s),
-                lambda d, n: _adapting_onsets(d, n, width_s, isi_mode))
-    if cls == "tonic":
-        return (lambda g: _tonic_draws(g, None, window_s, width_s, isi_mode, random_phase, phase_span_s),
-                lambda d, n: _tonic_onsets(d, n, width_s, isi_mode))
-    return (lambda g: _irregular_draws(g, None, window_s, random_phase, phase_span_s),
-            lambda d, n: _irregular_onsets(d, n, window_s))
+    steps = {
+        "bursting": (lambda g: _bursting_draws(g, None, random_phase, phase_span_s),
+                     lambda d, n: _bursting_onsets(d, n, width_s, isi_mode)),
+        "adapting": (lambda g: _adapting_draws(g, None, random_phase, phase_span_s),
+                     lambda d, n: _adapting_onsets(d, n, width_s, isi_mode)),
+        "tonic": (lambda g: _tonic_draws(g, None, window_s, width_s, isi_mode, random_phase, phase_span_s),
+                  lambda d, n: _tonic_onsets(d, n, width_s, isi_mode)),
+        "irregular": (lambda g: _irregular_draws(g, None, window_s, random_phase, phase_span_s),
+                      lambda d, n: _irregular_onsets(d, n, window_s)),
+    }
+    return steps[cls]
 
 
-def generate_each(cls_index: np.ndarray, rngs: Sequence[np.random.Generator], window_s: float = 1.05,
-                  width_s: float = 0.020, isi_mode: str = "gap", random_phase: bool = False,
-                  phase_span_s: float = 0.035) -> np.ndarray:
+def generate_each(cls_index: np.ndarray, rngs: Sequence[np.random.Generator], window_s: float = WINDOW_S,
+                  width_s: float = WIDTH_S, isi_mode: str = "gap", random_phase: bool = False,
+                  phase_span_s: float = PHASE_SPAN_S) -> np.ndarray:
     """One train per generator — class ``CLASSES[cls_index[j]]`` from ``rngs[j]`` — as (len(rngs), MAX_SPIKES).
 
     Row j is bit for bit ``generate(CLASSES[cls_index[j]], rngs[j], 1, …)[0]`` (the same draws in the same

@@ -70,7 +70,7 @@ from labrc.engine.messages import BlockPlan, Emit, ListSweep, SelectDevice
 from labrc.store import Column, Stream
 
 from .base import ParameterError, Plan, Protocol, check_point_time, check_smu_source, param
-from .patterns import CLASSES, MAX_SPIKES, generate, generate_each, spike_mask
+from .patterns import CLASSES, MAX_SPIKES, PHASE_SPAN_S, WIDTH_S, generate, generate_each, spike_mask
 from .seeding import WORD_MAX, Reseeded, entropy_words, pcg64_states
 
 
@@ -83,12 +83,13 @@ class SpikeTrainParams:
     devices: int = param(25, "", 1, 10_000, "devices of a campaign (0 … devices-1); paper 25")
     seed: int = param(0, "", 0, 2**63 - 1, "seed of the spike trains")
     spike_v: float = param(1.0, "V", 0.0, SMU_PULSE_V_MAX_V, "spike amplitude")
-    spike_width_s: float = param(0.020, "s", 0.0, 1.0, "spike width (Fig. 4 caption 20 ms; Methods 25 ms)")
+    spike_width_s: float = param(WIDTH_S, "s", 0.0, 1.0, "spike width (Fig. 4 caption 20 ms; Methods 25 ms)")
     isi_mode: str = param("gap", "", help="ISI = spike end → next onset (gap) or onset → onset",
                           choices=("gap", "onset"))
     random_phase: bool = param(True, "", help="shift each train by U(0, phase_span_s): the read clock is not locked "
                                "to the stimulus (Methods silent; see protocols.patterns)")
-    phase_span_s: float = param(0.035, "s", 0.0, 1.0, "span of the random onset offset (default one read period)")
+    phase_span_s: float = param(PHASE_SPAN_S, "s", 0.0, 1.0,
+                                "span of the random onset offset (default one read period)")
     read_v: float = param(-0.5, "V", -SMU_PULSE_V_MAX_V, SMU_PULSE_V_MAX_V, "read amplitude (non-destructive, opposite polarity)")
     read_width_s: float = param(0.005, "s", 0.0, 1.0, "read slot width")
     read_period_s: float = param(0.035, "s", 0.0, 10.0, "node sampling period; the slot ends each period")
