@@ -12,14 +12,16 @@
 Targets (issue 11): end to end ≤ 5 s for 2×10⁶ cycles on the 2-core reference machine and ≤ 3× the
 floor; peak resident memory flat in N (run it at two sizes and compare). Prints every figure.
 
-Measured 2026-12-02, after a burst that repeats the list held became 3 messages (``MD ME1``, ``SP``,
-``DO``; was 5), 15 runs: end to end 4.84–7.12 s (medians of 5: 6.28, 5.80, 5.97 s), floor 2.10–3.30 s,
-ratio 1.66–2.70, peak RSS 99–106 MiB. This VM's speed drifts: the same 585-cycle burst loop took 0.87 and
-1.47 ms median a minute apart, so compare figures of one process (the ratio), not of two runs. Per burst,
-in one instrumented run (6.1 s): the device model 0.48 ms, the simulator's ME1 beyond it 0.18 ms, the
-``DO`` text 0.16 ms, the driver's parse 0.16 ms, validation and stream 0.11 ms, the pyvisa/pymeasure
-layers 0.18 ms (the sweep less the simulator, parse, validation and stream), the protocol and
-engine 0.14 ms, the store's append 0.21 ms.
+Measured 2026-12-02 from 15:20 UTC, 18 runs: end to end 3.95–4.97 s (medians of 5: 4.34, 4.20, 4.01 s),
+floor 1.40–2.55 s, ratio 1.71–2.88, peak RSS 97–107 MiB. Before 12:24 UTC the same path took 4.84–7.12 s
+over 15 runs (ratio 1.66–2.70): this VM's speed drifts (the same 585-cycle burst loop took 0.87 and 1.47 ms
+median a minute apart), so compare figures of one process (the ratio), not of two runs. The floor of one
+process falls over its repeats (e.g. 1.92 → 1.40 s in five) while end to end does not, so the last repeats
+show the highest ratios. Per burst, in one run timed by wrappers around each part (4.47 s, 1.30 ms a
+burst): the device model 0.36 ms, the simulator's ME1 beyond it 0.13 ms, its ``DO`` text 0.11 ms, its
+command dispatch and pyvisa-sim 0.07 ms, the driver's parse 0.13 ms, the rest of the driver (validation,
+steps, pymeasure, the ``SP`` poll) 0.16 ms, the protocol and the engine's numbering 0.11 ms, the store's
+append 0.18 ms, the rest of the engine loop 0.07 ms.
 """
 
 from __future__ import annotations
