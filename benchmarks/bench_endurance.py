@@ -12,16 +12,18 @@
 Targets (issue 11): end to end ≤ 5 s for 2×10⁶ cycles on the 2-core reference machine and ≤ 3× the
 floor; peak resident memory flat in N (run it at two sizes and compare). Prints every figure.
 
-Measured 2026-12-02 from 15:20 UTC, 18 runs: end to end 3.95–4.97 s (medians of 5: 4.34, 4.20, 4.01 s),
-floor 1.40–2.55 s, ratio 1.71–2.88, peak RSS 97–107 MiB. Before 12:24 UTC the same path took 4.84–7.12 s
-over 15 runs (ratio 1.66–2.70): this VM's speed drifts (the same 585-cycle burst loop took 0.87 and 1.47 ms
-median a minute apart), so compare figures of one process (the ratio), not of two runs. The floor of one
-process falls over its repeats (e.g. 1.92 → 1.40 s in five) while end to end does not, so the last repeats
-show the highest ratios. Per burst, in one run timed by wrappers around each part (4.47 s, 1.30 ms a
-burst): the device model 0.36 ms, the simulator's ME1 beyond it 0.13 ms, its ``DO`` text 0.11 ms, its
-command dispatch and pyvisa-sim 0.07 ms, the driver's parse 0.13 ms, the rest of the driver (validation,
-steps, pymeasure, the ``SP`` poll) 0.16 ms, the protocol and the engine's numbering 0.11 ms, the store's
-append 0.18 ms, the rest of the engine loop 0.07 ms.
+Measured 2026-12-02 from 15:20 UTC: end to end 3.95–4.97 s over 28 runs; with the floor measured before and
+after each run and every part in a directory of its own (10 runs), end to end 4.22–4.61 s, floor 1.47–1.60 s
+(the faster of the two), ratio 2.83–3.02 (medians 2.92, 2.88), peak RSS 98–104 MiB. Before 12:24 UTC the
+same path took 4.84–7.12 s over 15 runs: this VM's speed drifts (the same 585-cycle burst loop took 0.87 and
+1.47 ms median a minute apart), so compare figures of one process (the ratio), not of two runs. Ratios
+printed before df99ba4 were too low (the floor ran beside the end-to-end run's files).
+
+Per burst, in one run timed by wrappers around each part (4.47 s, 1.30 ms a burst): the device model 0.36
+ms, the simulator's ME1 beyond it 0.13 ms, its ``DO`` text 0.11 ms, its command dispatch and pyvisa-sim 0.07
+ms, the driver's parse 0.13 ms, the rest of the driver (validation, steps, pymeasure, the ``SP`` poll) 0.16
+ms, the protocol and the engine's numbering 0.11 ms, the store's append 0.18 ms, the rest of the engine loop
+0.07 ms.
 """
 
 from __future__ import annotations
