@@ -12,11 +12,11 @@
 Targets (issue 11): end to end ≤ 5 s for 2×10⁶ cycles on the 2-core reference machine and ≤ 3× the
 floor; peak resident memory flat in N (run it at two sizes and compare). Prints every figure.
 
-Measured 2026-12-02 from 15:20 UTC: end to end 3.95–4.97 s over 28 runs; with the floor measured before and
-after each run and every part in a directory of its own (10 runs), end to end 4.22–4.61 s, floor 1.47–1.60 s
-(the faster of the two), ratio 2.83–3.02 (medians 2.92, 2.88), peak RSS 98–104 MiB. Before 12:24 UTC the
-same path took 4.84–7.12 s over 15 runs: this VM's speed drifts (the same 585-cycle burst loop took 0.87 and
-1.47 ms median a minute apart), so compare figures of one process (the ratio), not of two runs. Ratios
+Measured 2026-12-02 from 15:20 UTC: end to end 3.95–4.97 s over 33 runs; with the floor measured before and
+after each run and every part in a directory of its own (15 runs), end to end 4.21–4.63 s, floor 1.46–1.60 s
+(the faster of the two), ratio 2.83–3.02 (medians 2.92, 2.88, 2.88), peak RSS 98–104 MiB. Before 12:24 UTC
+the same path took 4.84–7.12 s over 15 runs: this VM's speed drifts (the same 585-cycle burst loop took 0.87
+and 1.47 ms median a minute apart), so compare figures of one process (the ratio), not of two runs. Ratios
 printed before df99ba4 were too low (the floor ran beside the end-to-end run's files).
 
 Per burst, in one run timed by wrappers around each part (4.47 s, 1.30 ms a burst): the device model 0.36
