@@ -103,9 +103,10 @@ def main() -> None:
     for k in range(a.repeats):
         # each part in a directory of its own, deleted before the next part runs: measured, a floor run while
         # the end-to-end run's files still exist is 40-60 % slower (1.47-1.66 s before, 2.27-2.54 s after, five
-        # repeats; its journal writev and HDF5 chunk writes, not the model: new page-cache pages, on this VM,
-        # cost more than recycled ones), which made the ratio look better than it is. The floor is measured
-        # before and after; the ratio is taken against the faster of the two (the conservative figure).
+        # repeats), and as slow on tmpfs; the time goes to its journal writev and HDF5 chunk writes, not to the
+        # model, and not to garbage collection, a leftover thread or writeback (none measured); with those
+        # files deleted first it is as fast as before. That made the ratio look better than it is. The floor
+        # is measured before and after; the ratio is taken against the faster of the two (the conservative one).
         before = _in_tmp(lambda d: floor_s(proto, d))
         wall, n, status = _in_tmp(lambda d: end_to_end_s(proto, d))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
