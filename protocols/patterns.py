@@ -57,7 +57,8 @@ import numpy as np
 CLASSES: tuple[str, ...] = ("bursting", "adapting", "tonic", "irregular")
 MAX_SPIKES = 64          # width of the stored onset array (the densest class has ≤ 20 spikes in 1050 ms)
 
-# The Methods' numbers, once (every default below and in protocols.spike_train refers to these; seconds)
+# The Methods' numbers, once (seconds): every default below refers to these, and so do spike_train's
+# spike_width_s and phase_span_s
 WINDOW_S = 1.05          # pattern window (30 reads at 35 ms)
 WIDTH_S = 0.020          # spike width (Fig. 4 caption; 25 ms in Methods)
 PHASE_SPAN_S = 0.035     # random phase span: one read period (module doc)
@@ -176,8 +177,7 @@ def _irregular_onsets(draws, n, window_s, segment_s=IRREG_SEGMENT_S, p=IRREG_P) 
 
 def bursting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
-             isi_s: float = BURST_ISI_S,
-             ibi_lo_s: float = BURST_IBI_LO_S, ibi_hi_s: float = BURST_IBI_HI_S,
+             isi_s: float = BURST_ISI_S, ibi_lo_s: float = BURST_IBI_LO_S, ibi_hi_s: float = BURST_IBI_HI_S,
              per_group: int = BURST_PER_GROUP) -> np.ndarray:
     """4–5 groups of ``per_group`` spikes at ISI 5 ms, groups separated by U(75, 125) ms intervals."""
     _step(width_s, isi_mode)
@@ -187,8 +187,8 @@ def bursting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width
 
 def adapting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
              isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
-             isi0_s: float = ADAPT_ISI0_S,
-             growth: float = ADAPT_GROWTH, growth_sd: float = ADAPT_GROWTH_SD) -> np.ndarray:
+             isi0_s: float = ADAPT_ISI0_S, growth: float = ADAPT_GROWTH,
+             growth_sd: float = ADAPT_GROWTH_SD) -> np.ndarray:
     """ISI starts at 5 ms and grows by 50 % (5 % s.d.) with every new spike."""
     _step(width_s, isi_mode)
     d = _adapting_draws(rng, n, random_phase, phase_span_s)
@@ -197,8 +197,7 @@ def adapting(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width
 
 def tonic(rng: np.random.Generator, n: int, window_s: float = WINDOW_S, width_s: float = WIDTH_S,
           isi_mode: str = "gap", random_phase: bool = False, phase_span_s: float = PHASE_SPAN_S,
-          isi_s: float = TONIC_ISI_S,
-          isi_sd: float = TONIC_ISI_SD) -> np.ndarray:
+          isi_s: float = TONIC_ISI_S, isi_sd: float = TONIC_ISI_SD) -> np.ndarray:
     """Regular spiking, each ISI ~ N(70 ms, 5 %)."""
     d = _tonic_draws(rng, n, window_s, width_s, isi_mode, random_phase, phase_span_s, isi_s, isi_sd)
     return _finish(_tonic_onsets(d, n, width_s, isi_mode, isi_s, isi_sd), window_s)
