@@ -111,6 +111,8 @@ def main() -> None:
         wall, n, status = _in_tmp(lambda d: end_to_end_s(proto, d))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         after = _in_tmp(lambda d: floor_s(proto, d))
+        if n != a.cycles:   # a figure for cycles that were not all stored would be false
+            raise SystemExit(f"end to end stored {n:,} of {a.cycles:,} cycles (status {status}): no figure")
         floor = min(before, after)
         walls.append(wall)
         ratios.append(wall / floor)
